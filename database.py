@@ -1,0 +1,96 @@
+"""The database handle, per-dialect connection setup and race-free schema creation."""
+import fcntl
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import Engine, MetaData, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+# Execution option a write transaction sets so SQLite takes the write lock at BEGIN.
+SQLITE_WRITE_OPTION = "sqlite_begin_immediate"
+
+
+def engine_options(url: str, base: dict) -> dict:
+    """Engine options for the dialect of `url`, on top of the configured `base`."""
+    options = dict(base)
+    backend = make_url(url).get_backend_name()
+    if backend == "mysql":
+        # Row locks without gap locks: fewer needless waits and deadlocks.
+        options.setdefault("isolation_level", "READ COMMITTED")
+        options.setdefault("connect_args", {"charset": "utf8mb4"})
+    return options
+
+
+def register_sqlite_setup(app: Flask) -> None:
+    """WAL, busy timeout and explicit BEGIN so concurrent writers queue, not fail."""
+    busy_ms = int(app.config["SQLITE_BUSY_TIMEOUT"] * 1000)
+    synchronous = app.config["SQLITE_SYNCHRONOUS"]
+    if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise RuntimeError(f"SQLITE_SYNCHRONOUS must be OFF/NORMAL/FULL/EXTRA, not {synchronous}")
+
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: sqlite3.Connection, _record) -> None:
+        # Autocommit at the driver level; SQLAlchemy's "begin" event emits BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        immediate = connection.get_execution_options().get(SQLITE_WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def _schema_lock(engine: Engine):
+    """Serialise schema creation across processes starting at the same moment."""
+    if engine.dialect.name == "mysql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT GET_LOCK('inventory_schema', 120)"))
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT RELEASE_LOCK('inventory_schema')"))
+        return
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        with open(Path(database).with_suffix(".schema-lock"), "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            yield
+        return
+    yield
+
+
+def create_schema(app: Flask) -> None:
+    """Create missing tables; safe when several gunicorn workers start at once."""
+    with app.app_context():
+        with _schema_lock(db.engine):
+            db.create_all()

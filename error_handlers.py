@@ -1,0 +1,59 @@
+"""The one place exceptions become the JSON error envelope."""
+from flask import Flask
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from database import db
+from utils.exceptions import AppError, ServiceUnavailable
+from utils.response_handler import error
+from utils.validation import field_details
+
+HTTP_ERRORS = {
+    400: ("VALIDATION_ERROR", "请求格式错误"),
+    404: ("NOT_FOUND", "资源不存在"),
+    405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
+    413: ("PAYLOAD_TOO_LARGE", "请求体过大（上限 1 MiB）"),
+    415: ("UNSUPPORTED_MEDIA_TYPE", "请求体必须是 JSON（Content-Type: application/json）"),
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(AppError)
+    def app_error(exc: AppError):
+        db.session.rollback()
+        return error(exc.status, exc.code, exc.message, exc.details)
+
+    @app.errorhandler(ValidationError)
+    def validation_error(exc: ValidationError):
+        return error(400, "VALIDATION_ERROR", "请求参数错误", field_details(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code, message = HTTP_ERRORS.get(exc.code, (f"HTTP_{exc.code}", exc.name))
+        response = error(exc.code, code, message)
+        if exc.code == 405 and getattr(exc, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError):
+        """Lost connection, lock timeout, database down: retryable, so 503."""
+        app.logger.warning("database unavailable: %s", exc.orig)
+        _safe_rollback()
+        return app_error(ServiceUnavailable())
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return database_unavailable(exc)
+        app.logger.exception("unhandled error")
+        _safe_rollback()
+        return error(500, "INTERNAL_ERROR", "服务器内部错误")
+
+
+def _safe_rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # the connection may be the very thing that failed
+        db.session.close()

@@ -1,0 +1,46 @@
+"""Application factory and the `app` that `gunicorn main:app` and `flask --app main` load."""
+import logging
+import os
+
+from flask import Flask
+
+import models  # noqa: F401  (registers the tables with the metadata)
+from config import config_for
+from database import create_schema, db, engine_options, register_sqlite_setup
+from error_handlers import register_error_handlers
+from routes import register_blueprints
+from utils.request_id import register_request_id
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+    """Build the app for `config_name` (default: `APP_ENV`, else development)."""
+    app = Flask(__name__)
+    app.config.from_object(config_for(config_name))
+    app.config.update(overrides or {})
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    )
+    app.json.ensure_ascii = False  # Chinese text as UTF-8, not \u escapes
+    app.json.sort_keys = False
+    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    register_sqlite_setup(app)
+    register_request_id(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    if app.config["AUTO_CREATE_SCHEMA"]:
+        create_schema(app)
+    return app
+
+
+app = create_app()
+
+if __name__ == "__main__":
+    with app.app_context():
+        app.logger.info("database: %s", db.engine.url.render_as_string(hide_password=True))
+    app.run(
+        host=os.environ.get("HOST", "127.0.0.1"),
+        port=int(os.environ.get("PORT", "5000")),
+        debug=app.config["DEBUG"],
+    )

@@ -1,0 +1,34 @@
+"""Products: what is stocked. Deleting one is a soft delete so its ledger survives."""
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Index, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from database import db
+from models.types import MYSQL_TABLE_ARGS, Code, UTCDateTime, utcnow
+
+
+class Product(db.Model):
+    __tablename__ = "products"
+    __table_args__ = (
+        Index("ix_products_name", "name"),
+        Index("ix_products_category", "category"),
+        Index("ix_products_price", "price"),
+        Index("ix_products_created_at", "created_at"),
+        Index("ix_products_updated_at", "updated_at"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    category: Mapped[str | None] = mapped_column(String(100))
+    # NULL once deleted: the SKU is released for a new product; logs keep their copy.
+    sku: Mapped[str | None] = mapped_column(Code, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    stock: Mapped["Stock"] = relationship(back_populates="product", lazy="joined", innerjoin=True)

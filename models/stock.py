@@ -1,0 +1,40 @@
+"""One stock row per product: the current count and its thresholds."""
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, and_
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from database import db
+from models.types import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
+
+
+class Stock(db.Model):
+    __tablename__ = "stock"
+    __table_args__ = (
+        # The last guard: no code path, however wrong, can store a negative count.
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        CheckConstraint("min_quantity >= 0", name="min_quantity_not_negative"),
+        Index("ix_stock_location", "location"),
+        Index("ix_stock_quantity", "quantity"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(default=0)
+    min_quantity: Mapped[int] = mapped_column(default=0)
+    max_quantity: Mapped[int | None]
+    location: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    product: Mapped["Product"] = relationship(back_populates="stock", lazy="joined", innerjoin=True)
+
+    @hybrid_property
+    def is_low(self) -> bool:
+        """At or below a set minimum (a minimum of 0 means no threshold)."""
+        return self.min_quantity > 0 and self.quantity <= self.min_quantity
+
+    @is_low.inplace.expression
+    @classmethod
+    def _is_low_expression(cls):
+        return and_(cls.min_quantity > 0, cls.quantity <= cls.min_quantity)

@@ -1,0 +1,26 @@
+"""HTTP layer: blueprints that parse requests, call a service and answer the envelope."""
+from flask import Flask
+from werkzeug.routing import BaseConverter
+
+
+class IdConverter(BaseConverter):
+    """A positive id that fits a 64-bit column; anything else is simply not a route (404)."""
+
+    regex = r"[1-9][0-9]{0,17}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+def register_blueprints(app: Flask) -> None:
+    from routes.logs import bp as logs_bp
+    from routes.products import bp as products_bp
+    from routes.stock import bp as stock_bp
+    from routes.system import bp as system_bp
+
+    app.url_map.converters["id"] = IdConverter
+    for blueprint in (system_bp, products_bp, stock_bp, logs_bp):
+        app.register_blueprint(blueprint)

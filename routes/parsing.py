@@ -1,0 +1,29 @@
+"""Reading requests into the pydantic models and dumping results for the envelope."""
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel
+
+from utils.exceptions import UnsupportedMediaType
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def json_body(model: type[Model]) -> Model:
+    """The request's JSON body as `model`; 415 when it is not JSON, 400 when invalid."""
+    if not request.is_json:
+        raise UnsupportedMediaType()
+    return model.model_validate_json(request.get_data(cache=True) or b"")
+
+
+def query_args(model: type[Model]) -> Model:
+    """The query string as `model` (the first value of a repeated parameter)."""
+    return model.model_validate(request.args.to_dict(flat=True))
+
+
+def dump(model: type[BaseModel], obj: Any) -> dict[str, Any]:
+    return model.model_validate(obj).model_dump(mode="json")
+
+
+def dump_all(model: type[BaseModel], objects: list[Any]) -> list[dict[str, Any]]:
+    return [dump(model, obj) for obj in objects]

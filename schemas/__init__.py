@@ -1,0 +1,1 @@
+"""Pydantic models: what requests may contain and what responses look like."""

@@ -1,0 +1,1 @@
+"""Business rules; each public function is one use case and owns its transaction."""

@@ -1,0 +1,135 @@
+"""Product use cases: catalogue reads, create with its stock row, edit, soft delete."""
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from database import db
+from models import Product, Stock
+from models.types import utcnow
+from schemas.product import ProductCreate, ProductQuery, ProductUpdate
+from services import stock_service
+from services.pagination import like_pattern, paginate
+from services.transaction import run_in_write_transaction
+from utils.exceptions import Duplicate, NotFound
+from utils.pagination import Page
+
+PRODUCT_FIELDS = ("name", "sku", "price", "description", "category")
+STOCK_SETTINGS = ("min_quantity", "max_quantity", "location")
+INITIAL_STOCK_REASON = "初始库存"
+
+
+def _live_products():
+    return select(Product).where(Product.deleted_at.is_(None))
+
+
+def list_products(query: ProductQuery) -> Page:
+    """One page of live products, filtered and sorted as asked."""
+    statement = _live_products()
+    if query.q:
+        pattern = like_pattern(query.q)
+        statement = statement.where(
+            or_(Product.name.like(pattern), Product.sku.like(pattern), Product.description.like(pattern))
+        )
+    if query.category:
+        statement = statement.where(Product.category == query.category)
+    if query.min_price is not None:
+        statement = statement.where(Product.price >= query.min_price)
+    if query.max_price is not None:
+        statement = statement.where(Product.price <= query.max_price)
+    column = getattr(Product, query.sort.lstrip("-"))
+    order = column.desc() if query.sort.startswith("-") else column.asc()
+    statement = statement.order_by(order, Product.id.desc() if query.sort.startswith("-") else Product.id)
+    return paginate(statement, query.page, query.per_page)
+
+
+def get_product(product_id: int) -> Product:
+    """A live product, or NotFound (deleted products are gone from reads)."""
+    product = db.session.scalar(_live_products().where(Product.id == product_id))
+    if product is None:
+        raise NotFound("商品不存在", {"product_id": product_id})
+    return product
+
+
+def _ensure_sku_free(sku: str, own_id: int | None = None) -> None:
+    taken = db.session.scalar(select(Product.id).where(Product.sku == sku))
+    if taken is not None and taken != own_id:
+        raise Duplicate("SKU 已存在", {"sku": sku})
+
+
+def create_product(data: ProductCreate) -> Product:
+    """Create a product with its stock row; an initial quantity is logged as `in`."""
+
+    def work() -> Product:
+        _ensure_sku_free(data.sku)
+        product = Product(**data.model_dump(include=set(PRODUCT_FIELDS)))
+        product.stock = Stock(quantity=0, **data.model_dump(include=set(STOCK_SETTINGS)))
+        stock_service.check_thresholds(product.stock)
+        db.session.add(product)
+        db.session.flush()
+        if data.initial_quantity:
+            stock_service.record_change(product.stock, "in", data.initial_quantity, INITIAL_STOCK_REASON, None)
+        return product
+
+    return _with_sku_guard(work, data.sku)
+
+
+def update_product(product_id: int, data: ProductUpdate) -> Product:
+    """Change the fields sent; stock settings may change here too, counts never."""
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+
+    def work() -> Product:
+        product = _lock_live_product(product_id)
+        if "sku" in changes:
+            _ensure_sku_free(changes["sku"], own_id=product.id)
+        for field in PRODUCT_FIELDS:
+            if field in changes:
+                setattr(product, field, changes[field])
+        for field in STOCK_SETTINGS:
+            if field in changes:
+                setattr(product.stock, field, changes[field])
+        stock_service.check_thresholds(product.stock)
+        product.updated_at = utcnow()
+        return product
+
+    return _with_sku_guard(work, changes.get("sku"))
+
+
+def delete_product(product_id: int) -> None:
+    """Soft delete: the product leaves every read, its SKU is released for reuse,
+    its stock row stays frozen at its last count and its ledger stays queryable."""
+
+    def work() -> None:
+        product = _lock_live_product(product_id)
+        product.deleted_at = utcnow()
+        product.sku = None
+
+    run_in_write_transaction(work)
+
+
+def list_categories() -> list[dict[str, Any]]:
+    """Distinct categories of live products with how many products each has."""
+    rows = db.session.execute(
+        select(Product.category, func.count(Product.id))
+        .where(Product.deleted_at.is_(None), Product.category.is_not(None))
+        .group_by(Product.category)
+        .order_by(Product.category)
+    )
+    return [{"category": category, "product_count": count} for category, count in rows]
+
+
+def _lock_live_product(product_id: int) -> Product:
+    product = db.session.scalar(_live_products().where(Product.id == product_id).with_for_update())
+    if product is None:
+        raise NotFound("商品不存在", {"product_id": product_id})
+    return product
+
+
+def _with_sku_guard(work, sku: str | None):
+    """Two requests creating one SKU at once: the unique index decides, answered as 409."""
+    try:
+        return run_in_write_transaction(work)
+    except IntegrityError as exc:
+        if sku is not None and "sku" in str(exc.orig).lower():
+            raise Duplicate("SKU 已存在", {"sku": sku}) from None
+        raise

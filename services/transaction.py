@@ -1,0 +1,45 @@
+"""One commit per use case: the write transaction every stock and product change runs in."""
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import OperationalError
+
+from database import SQLITE_WRITE_OPTION, db
+
+T = TypeVar("T")
+
+# MySQL/MariaDB: 1213 deadlock, 1205 lock wait timeout. Both roll the whole
+# transaction back, so running the use case again is safe.
+RETRYABLE_MYSQL_ERRORS = {1205, 1213}
+MAX_ATTEMPTS = 3
+
+
+def _is_retryable(exc: OperationalError) -> bool:
+    args = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in RETRYABLE_MYSQL_ERRORS
+
+
+def run_in_write_transaction(work: Callable[[], T]) -> T:
+    """Run `work` and commit once; roll back on any error; retry a deadlock victim.
+
+    On SQLite the transaction starts with BEGIN IMMEDIATE, so concurrent writers
+    queue on the busy timeout instead of failing with `database is locked`.
+    """
+    session = db.session()
+    attempt = 1
+    while True:
+        if session.in_transaction():
+            session.commit()  # end a read-only transaction so the write lock is taken at BEGIN
+        session.connection(execution_options={SQLITE_WRITE_OPTION: True})
+        try:
+            result = work()
+            session.commit()
+            return result
+        except OperationalError as exc:
+            session.rollback()
+            if attempt == MAX_ATTEMPTS or not _is_retryable(exc):
+                raise
+            attempt += 1
+        except BaseException:
+            session.rollback()
+            raise

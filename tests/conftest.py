@@ -1,0 +1,129 @@
+"""Fixtures: a fresh app per test on SQLite (or `TEST_DATABASE_URL`), and a real gunicorn."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import text
+
+os.environ["APP_ENV"] = "testing"
+
+from database import db  # noqa: E402
+from main import create_app  # noqa: E402
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SHARED_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TABLES_CHILD_FIRST = ("stock_logs", "stock", "products")
+
+
+def database_url(tmp_path: Path) -> str:
+    """The shared test server database when given, else a fresh SQLite file."""
+    return SHARED_DATABASE_URL or f"sqlite:///{tmp_path / 'inventory.db'}"
+
+
+def empty_tables(app) -> None:
+    with app.app_context():
+        with db.engine.begin() as connection:
+            for table in TABLES_CHILD_FIRST:
+                connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    return database_url(tmp_path)
+
+
+@pytest.fixture
+def app(db_url):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": db_url})
+    if SHARED_DATABASE_URL:
+        empty_tables(app)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def create_product(client):
+    """Create a product through the API; returns its `data`."""
+    counter = iter(range(1, 1_000_000))
+
+    def create(**fields):
+        body = {"name": "测试商品", "sku": f"SKU-{next(counter)}", "price": 19.99, **fields}
+        response = client.post("/api/products/", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()["data"]
+
+    return create
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """gunicorn running `main:app` with the project's config, on a free loopback port."""
+
+    def __init__(self, url: str, workers: int, log_path: Path):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": url, "GUNICORN_ACCESSLOG": ""}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
+             "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "main:app"],
+            cwd=PROJECT_DIR, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not become ready: {self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture
+def live_server(tmp_path, db_url, request):
+    """A started gunicorn with 4 workers on a fresh database (override: `workers` marker)."""
+    marker = request.node.get_closest_marker("workers")
+    workers = marker.args[0] if marker else 4
+    if SHARED_DATABASE_URL:
+        empty_tables(create_app("testing", {"SQLALCHEMY_DATABASE_URI": db_url}))
+    server = LiveServer(db_url, workers, tmp_path / "gunicorn.log")
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
