@@ -41,6 +41,8 @@ class Config:
     # FULL: a committed stock change survives a power cut; NORMAL is faster.
     SQLITE_SYNCHRONOUS = os.environ.get("SQLITE_SYNCHRONOUS", "FULL").upper()
     AUTO_CREATE_SCHEMA = _env_bool("AUTO_CREATE_SCHEMA", True)
+    # How long a stored Idempotency-Key response is replayed (then pruned).
+    IDEMPOTENCY_TTL_HOURS = _env_int("IDEMPOTENCY_TTL_HOURS", 24)
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     DEBUG = False

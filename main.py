@@ -5,6 +5,7 @@ import os
 from flask import Flask
 
 import models  # noqa: F401  (registers the tables with the metadata)
+from commands import register_commands
 from config import config_for
 from database import create_schema, db, engine_options, register_sqlite_setup
 from error_handlers import register_error_handlers
@@ -29,6 +30,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     register_request_id(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_commands(app)
     if app.config["AUTO_CREATE_SCHEMA"]:
         create_schema(app)
     return app

@@ -1,6 +1,7 @@
 """Table mappings; importing this package registers every model with the metadata."""
+from models.idempotency import IdempotencyRecord
 from models.product import Product
 from models.stock import Stock
-from models.stock_log import ACTIONS, StockLog
+from models.stock_log import ACTIONS, GENESIS_HASH, StockLog, chain_hash
 
-__all__ = ["ACTIONS", "Product", "Stock", "StockLog"]
+__all__ = ["ACTIONS", "GENESIS_HASH", "IdempotencyRecord", "Product", "Stock", "StockLog", "chain_hash"]

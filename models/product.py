@@ -10,6 +10,8 @@ from models.types import MYSQL_TABLE_ARGS, Code, UTCDateTime, utcnow
 
 
 class Product(db.Model):
+    """A product; `version` is its optimistic-lock counter and ETag."""
+
     __tablename__ = "products"
     __table_args__ = (
         Index("ix_products_name", "name"),
@@ -30,5 +32,9 @@ class Product(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Bumped by every UPDATE (the ORM adds `WHERE version = :old`); the product's ETag.
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
 
     stock: Mapped["Stock"] = relationship(back_populates="product", lazy="joined", innerjoin=True)

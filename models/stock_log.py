@@ -1,13 +1,20 @@
-"""The append-only movement ledger: one row per stock change, never updated or deleted."""
+"""The append-only movement ledger: one row per stock change, never updated or deleted.
+
+Each row carries its per-product sequence number and a SHA-256 hash over its own
+content and the previous row's hash, so any later edit or deletion is detectable.
+"""
+import hashlib
+import json
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database import db
 from models.types import MYSQL_TABLE_ARGS, BigId, Code, UTCDateTime, utcnow
 
 ACTIONS = {"in": "入库", "out": "出库", "adjust": "调整"}
+GENESIS_HASH = "0" * 64
 
 
 class StockLog(db.Model):
@@ -15,7 +22,9 @@ class StockLog(db.Model):
     __table_args__ = (
         CheckConstraint("action IN ('in', 'out', 'adjust')", name="action_known"),
         CheckConstraint("after_quantity >= 0 AND before_quantity >= 0", name="quantities_not_negative"),
+        UniqueConstraint("product_id", "seq", name="uq_stock_logs_product_id_seq"),
         Index("ix_stock_logs_product_id_id", "product_id", "id"),
+        Index("ix_stock_logs_product_id_created_at", "product_id", "created_at"),
         Index("ix_stock_logs_action_id", "action", "id"),
         Index("ix_stock_logs_operator_id", "operator", "id"),
         Index("ix_stock_logs_created_at", "created_at"),
@@ -25,6 +34,8 @@ class StockLog(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # No cascade: products are soft-deleted, and the database refuses to orphan history.
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
+    # 1, 2, 3 … per product, assigned under the stock row lock, so gapless.
+    seq: Mapped[int]
     action: Mapped[str] = mapped_column(String(10))
     # in/out: the units moved (positive); adjust: after - before (signed).
     quantity: Mapped[int]
@@ -36,3 +47,23 @@ class StockLog(db.Model):
     sku: Mapped[str] = mapped_column(Code)
     product_name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    def content_hash(self) -> str:
+        return chain_hash(self)
+
+
+def chain_hash(entry) -> str:
+    """SHA-256 (hex) over a log entry's canonical content and its `prev_hash`.
+
+    `entry` is a StockLog or a row with the same column names, so verification
+    can stream plain rows.
+    """
+    content = [
+        entry.product_id, entry.seq, entry.action, entry.quantity, entry.before_quantity,
+        entry.after_quantity, entry.reason, entry.operator, entry.sku, entry.product_name,
+        entry.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), entry.prev_hash,
+    ]
+    canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -3,8 +3,8 @@ from flask import Blueprint
 
 from routes.parsing import dump, dump_all, query_args
 from schemas.common import PageQuery
-from schemas.log import LogOut, LogQuery, StatisticsQuery
-from services import log_service
+from schemas.log import LogOut, LogQuery, StatisticsQuery, VerifyQuery
+from services import ledger_service, log_service
 from utils.response_handler import paginated, success
 
 bp = Blueprint("logs", __name__, url_prefix="/api/logs")
@@ -36,3 +36,8 @@ def statistics():
 @bp.get("/actions")
 def actions():
     return success(log_service.list_actions())
+
+
+@bp.get("/verify")
+def verify():
+    return success(ledger_service.verify(query_args(VerifyQuery).product_id))

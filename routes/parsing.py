@@ -27,3 +27,12 @@ def dump(model: type[BaseModel], obj: Any) -> dict[str, Any]:
 
 def dump_all(model: type[BaseModel], objects: list[Any]) -> list[dict[str, Any]]:
     return [dump(model, obj) for obj in objects]
+
+
+def if_match() -> frozenset[str] | None:
+    """The entity tags of `If-Match` as sent (`*` included); None when absent.
+    Comparison is strong, as RFC 9110 asks: a weak `W/"3"` never matches."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    return frozenset(tag.strip() for tag in header.split(",") if tag.strip())

@@ -1,12 +1,18 @@
-"""`/api/products`: the catalogue."""
+"""`/api/products`: the catalogue. Single-product answers carry the product's ETag."""
 from flask import Blueprint, url_for
 
-from routes.parsing import dump, dump_all, json_body, query_args
+from routes.idempotency import idempotent
+from routes.parsing import dump, dump_all, if_match, json_body, query_args
 from schemas.product import CategoryOut, ProductCreate, ProductOut, ProductQuery, ProductUpdate
 from services import product_service
 from utils.response_handler import paginated, success
 
 bp = Blueprint("products", __name__, url_prefix="/api/products")
+
+
+def _product_response(product, message: str = "成功", status: int = 200, headers: dict | None = None):
+    headers = {"ETag": product_service.etag(product), **(headers or {})}
+    return success(dump(ProductOut, product), message, status, headers)
 
 
 @bp.get("/", strict_slashes=False)
@@ -16,10 +22,11 @@ def list_products():
 
 
 @bp.post("/", strict_slashes=False)
+@idempotent
 def create_product():
     product = product_service.create_product(json_body(ProductCreate))
     location = url_for("products.get_product", product_id=product.id)
-    return success(dump(ProductOut, product), "创建成功", 201, {"Location": location})
+    return _product_response(product, "创建成功", 201, {"Location": location})
 
 
 @bp.get("/categories")
@@ -30,18 +37,16 @@ def list_categories():
 
 @bp.get("/<id:product_id>")
 def get_product(product_id: int):
-    return success(dump(ProductOut, product_service.get_product(product_id)))
+    return _product_response(product_service.get_product(product_id))
 
 
 @bp.route("/<id:product_id>", methods=["PUT", "PATCH"])
 def update_product(product_id: int):
-    product = product_service.update_product(product_id, json_body(ProductUpdate))
-    return success(dump(ProductOut, product), "更新成功")
+    product = product_service.update_product(product_id, json_body(ProductUpdate), if_match())
+    return _product_response(product, "更新成功")
 
 
 @bp.delete("/<id:product_id>")
 def delete_product(product_id: int):
-    product_service.delete_product(product_id)
+    product_service.delete_product(product_id, if_match())
     return success({"id": product_id}, "删除成功")
-
-

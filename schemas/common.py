@@ -8,6 +8,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 MAX_ID = 2**63 - 1
 MAX_CHANGE = 1_000_000_000
+# Far above any real count, far below the 64-bit column limit.
+MAX_STOCK = 10**15
 
 
 def _json_whole_number(value: Any) -> int:
@@ -40,6 +42,7 @@ WholeNumber = Annotated[int, BeforeValidator(_json_whole_number)]
 Id = Annotated[WholeNumber, Field(ge=1, le=MAX_ID)]
 ChangeQuantity = Annotated[WholeNumber, Field(ge=1, le=MAX_CHANGE)]
 Count = Annotated[WholeNumber, Field(ge=0, le=MAX_CHANGE)]
+StockLevel = Annotated[WholeNumber, Field(ge=0, le=MAX_STOCK)]
 Money = Annotated[Decimal, BeforeValidator(_json_number), Field(ge=0, max_digits=12, decimal_places=2)]
 
 

@@ -24,8 +24,9 @@ class StatisticsQuery(QueryModel):
 
 
 class LogOut(ResponseModel):
-    id: int
+    id: int | None  # null in a dry run: the row was never kept
     product_id: int
+    seq: int
     action: Action
     quantity: int
     before_quantity: int
@@ -35,4 +36,10 @@ class LogOut(ResponseModel):
     sku: str
     name: str = Field(validation_alias="product_name")
     created_at: datetime
+    prev_hash: str
+    hash: str
+
+
+class VerifyQuery(QueryModel):
+    product_id: QueryId | None = None
 

@@ -1,39 +1,77 @@
 """Stock request and response models."""
-from datetime import datetime
-from typing import Literal
+from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool, model_validator
 
-from schemas.common import ChangeQuantity, Count, Id, PageQuery, QueryBool, RequestBody, ResponseModel, optional_text
+from schemas.common import (
+    ChangeQuantity,
+    Count,
+    DateOrDateTime,
+    Id,
+    PageQuery,
+    QueryBool,
+    QueryModel,
+    RequestBody,
+    ResponseModel,
+    StockLevel,
+    optional_text,
+)
 from schemas.log import LogOut
 from schemas.product import Location
 
 Reason = optional_text(255)
 Operator = optional_text(100)
+MAX_BATCH = 100
 
 STOCK_SORTS = ("product_id", "name", "sku", "quantity", "min_quantity", "updated_at")
 StockSort = Literal[STOCK_SORTS + tuple(f"-{key}" for key in STOCK_SORTS)]
 
 
-class StockChange(RequestBody):
-    """`add` and `reduce`: move `quantity` units in or out."""
+class Movement(RequestBody):
+    """What every change carries: who, why, and optionally the count it expects to find."""
 
     product_id: Id
-    quantity: ChangeQuantity
     reason: Reason = None
     operator: Operator = None
+    # Compare-and-set: the change applies only while the current count equals this.
+    expected_quantity: StockLevel | None = None
 
 
-class StockAdjust(RequestBody):
+class StockChange(Movement):
+    """`add` and `reduce`: move `quantity` units in or out."""
+
+    quantity: ChangeQuantity
+
+
+class StockAdjust(Movement):
     """A stocktake: `quantity` is the counted absolute level."""
 
-    product_id: Id
     quantity: Count
     min_quantity: Count = None
     max_quantity: Count | None = None
     location: Location = None
-    reason: Reason = None
-    operator: Operator = None
+
+
+class BatchAdd(StockChange):
+    action: Literal["add"]
+
+
+class BatchReduce(StockChange):
+    action: Literal["reduce"]
+
+
+class BatchAdjust(Movement):
+    action: Literal["adjust"]
+    quantity: Count
+
+
+BatchItem = Annotated[BatchAdd | BatchReduce | BatchAdjust, Field(discriminator="action")]
+
+
+class StockBatch(RequestBody):
+    changes: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+    dry_run: StrictBool = False
 
 
 class StockQuery(PageQuery):
@@ -42,6 +80,19 @@ class StockQuery(PageQuery):
     location: str | None = Field(None, max_length=100)
     low_only: QueryBool = False
     sort: StockSort = "product_id"
+
+
+class StockPointQuery(QueryModel):
+    """`as_of` (inclusive; a date means the end of that day) or `as_of_seq`, not both."""
+
+    as_of: DateOrDateTime | None = None
+    as_of_seq: int | None = Field(None, ge=0, le=2**62)
+
+    @model_validator(mode="after")
+    def _one_point(self):
+        if self.as_of is not None and self.as_of_seq is not None:
+            raise ValueError("as_of 与 as_of_seq 只能给一个")
+        return self
 
 
 class ProductSummaryOut(ResponseModel):
@@ -65,3 +116,17 @@ class StockOut(ResponseModel):
 class StockChangeOut(ResponseModel):
     stock: StockOut
     log: LogOut | None
+
+
+class BatchOut(ResponseModel):
+    results: list[StockChangeOut]
+    dry_run: bool
+
+
+class StockPointOut(ResponseModel):
+    product_id: int
+    quantity: int
+    as_of: datetime | date | None = None
+    as_of_seq: int | None = None
+    seq: int
+    hash: str

@@ -18,6 +18,11 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
+def end_of(day: date) -> datetime:
+    """The first instant after `day` (UTC): a date-only upper bound covers the whole day."""
+    return _start_of(day + timedelta(days=1))
+
+
 def _time_filters(start: date | datetime | None, end: date | datetime | None) -> list:
     """`start` inclusive; `end` inclusive, a date-only `end` covering that whole day."""
     filters = []
@@ -26,7 +31,7 @@ def _time_filters(start: date | datetime | None, end: date | datetime | None) ->
     if isinstance(end, datetime):
         filters.append(StockLog.created_at <= end)
     elif end is not None:
-        filters.append(StockLog.created_at < _start_of(end + timedelta(days=1)))
+        filters.append(StockLog.created_at < end_of(end))
     return filters
 
 

@@ -8,10 +8,11 @@ from database import db
 from models import Product, Stock
 from models.types import utcnow
 from schemas.product import ProductCreate, ProductQuery, ProductUpdate
+from schemas.stock import StockChange
 from services import stock_service
 from services.pagination import like_pattern, paginate
 from services.transaction import run_in_write_transaction
-from utils.exceptions import Duplicate, NotFound
+from utils.exceptions import Duplicate, NotFound, PreconditionFailed
 from utils.pagination import Page
 
 PRODUCT_FIELDS = ("name", "sku", "price", "description", "category")
@@ -68,18 +69,25 @@ def create_product(data: ProductCreate) -> Product:
         db.session.add(product)
         db.session.flush()
         if data.initial_quantity:
-            stock_service.record_change(product.stock, "in", data.initial_quantity, INITIAL_STOCK_REASON, None)
+            initial = StockChange(product_id=product.id, quantity=data.initial_quantity, reason=INITIAL_STOCK_REASON)
+            stock_service.record_change(product.stock, "in", initial)
         return product
 
     return _with_sku_guard(work, data.sku)
 
 
-def update_product(product_id: int, data: ProductUpdate) -> Product:
-    """Change the fields sent; stock settings may change here too, counts never."""
+def etag(product: Product) -> str:
+    """The product's entity tag: its version, bumped by every change."""
+    return f'"{product.version}"'
+
+
+def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str] | None = None) -> Product:
+    """Change the fields sent; stock settings may change here too, counts never.
+    With `if_match`, only while the product is still at one of those ETags."""
     changes: dict[str, Any] = data.model_dump(exclude_unset=True)
 
     def work() -> Product:
-        product = _lock_live_product(product_id)
+        product = _lock_live_product(product_id, if_match)
         if "sku" in changes:
             _ensure_sku_free(changes["sku"], own_id=product.id)
         for field in PRODUCT_FIELDS:
@@ -95,12 +103,12 @@ def update_product(product_id: int, data: ProductUpdate) -> Product:
     return _with_sku_guard(work, changes.get("sku"))
 
 
-def delete_product(product_id: int) -> None:
+def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> None:
     """Soft delete: the product leaves every read, its SKU is released for reuse,
     its stock row stays frozen at its last count and its ledger stays queryable."""
 
     def work() -> None:
-        product = _lock_live_product(product_id)
+        product = _lock_live_product(product_id, if_match)
         product.deleted_at = utcnow()
         product.sku = None
 
@@ -118,10 +126,13 @@ def list_categories() -> list[dict[str, Any]]:
     return [{"category": category, "product_count": count} for category, count in rows]
 
 
-def _lock_live_product(product_id: int) -> Product:
+def _lock_live_product(product_id: int, if_match: frozenset[str] | None) -> Product:
+    """The product locked for a change, after its `If-Match` precondition holds."""
     product = db.session.scalar(_live_products().where(Product.id == product_id).with_for_update())
     if product is None:
         raise NotFound("商品不存在", {"product_id": product_id})
+    if if_match is not None and "*" not in if_match and etag(product) not in if_match:
+        raise PreconditionFailed(details={"etag": etag(product)})
     return product
 
 

@@ -1,18 +1,31 @@
 """Stock use cases. Every count change locks the stock row, updates it with a
-compare-and-set in SQL and writes its ledger row in the same transaction."""
+compare-and-set in SQL and appends its hash-chained ledger row in the same transaction."""
+from collections.abc import Callable
+from datetime import date, datetime
+
 from sqlalchemy import or_, select, update
 
 from database import db
-from models import Product, Stock, StockLog
+from models import GENESIS_HASH, Product, Stock, StockLog
 from models.types import utcnow
-from schemas.stock import StockAdjust, StockChange, StockQuery
+from schemas.common import MAX_STOCK
+from schemas.stock import (
+    BatchOut,
+    Movement,
+    StockAdjust,
+    StockBatch,
+    StockChange,
+    StockChangeOut,
+    StockPointQuery,
+    StockQuery,
+)
+from services.log_service import end_of
 from services.pagination import like_pattern, paginate
 from services.transaction import run_in_write_transaction
-from utils.exceptions import Conflict, InsufficientStock, NotFound, ValidationFailed
+from utils.exceptions import AppError, Conflict, InsufficientStock, NotFound, ValidationFailed
 from utils.pagination import Page
 
-# Far above any real count, far below the 64-bit column limit.
-MAX_STOCK = 10**15
+ChangeResult = tuple[Stock, StockLog | None]
 
 
 def _live_stock():
@@ -56,17 +69,39 @@ def get_stock(product_id: int) -> Stock:
     return stock
 
 
-def add_stock(data: StockChange) -> tuple[Stock, StockLog]:
+def stock_at(product_id: int, point: StockPointQuery) -> dict:
+    """The count at a past moment or ledger position, read from one index lookup,
+    with the sequence number and hash the answer stands on."""
+    get_stock(product_id)
+    entries = select(StockLog.seq, StockLog.hash, StockLog.after_quantity).where(StockLog.product_id == product_id)
+    if point.as_of_seq is not None:
+        answer = {"as_of_seq": point.as_of_seq}
+        entry = db.session.execute(entries.where(StockLog.seq == point.as_of_seq)).first()
+        if entry is None and point.as_of_seq > 0:
+            raise NotFound("该序号的流水不存在", {"as_of_seq": point.as_of_seq})
+    else:
+        answer = {"as_of": point.as_of}
+        moment = point.as_of
+        before = StockLog.created_at <= moment if isinstance(moment, datetime) else StockLog.created_at < end_of(moment)
+        entry = db.session.execute(
+            entries.where(before).order_by(StockLog.created_at.desc(), StockLog.seq.desc()).limit(1)
+        ).first()
+    if entry is None:
+        return {"product_id": product_id, "quantity": 0, **answer, "seq": 0, "hash": GENESIS_HASH}
+    return {"product_id": product_id, "quantity": entry.after_quantity, **answer, "seq": entry.seq, "hash": entry.hash}
+
+
+def add_stock(data: StockChange) -> ChangeResult:
     """Receive `quantity` units (logged as `in`)."""
-    return _change(data.product_id, lambda stock: record_change(stock, "in", data.quantity, data.reason, data.operator))
+    return _change(data.product_id, lambda stock: record_change(stock, "in", data))
 
 
-def reduce_stock(data: StockChange) -> tuple[Stock, StockLog]:
+def reduce_stock(data: StockChange) -> ChangeResult:
     """Issue `quantity` units (logged as `out`); never below zero."""
-    return _change(data.product_id, lambda stock: record_change(stock, "out", data.quantity, data.reason, data.operator))
+    return _change(data.product_id, lambda stock: record_change(stock, "out", data))
 
 
-def adjust_stock(data: StockAdjust) -> tuple[Stock, StockLog | None]:
+def adjust_stock(data: StockAdjust) -> ChangeResult:
     """Set the counted level and optionally the thresholds; an unchanged count is not logged."""
     settings = data.model_dump(include={"min_quantity", "max_quantity", "location"}, exclude_unset=True)
 
@@ -76,15 +111,48 @@ def adjust_stock(data: StockAdjust) -> tuple[Stock, StockLog | None]:
         check_thresholds(stock)
         if settings:
             stock.updated_at = utcnow()
-        if data.quantity == stock.quantity:
-            return None
-        return record_change(stock, "adjust", data.quantity, data.reason, data.operator)
+        return record_change(stock, "adjust", data)
 
     return _change(data.product_id, apply)
 
 
-def _change(product_id: int, apply) -> tuple[Stock, StockLog | None]:
-    def work():
+BATCH_ACTIONS = {"add": "in", "reduce": "out", "adjust": "adjust"}
+
+
+def apply_batch(batch: StockBatch) -> BatchOut:
+    """All changes in one transaction, or none. Rows are locked in product-id order,
+    so two batches over the same products can never wait on each other in a cycle.
+    A dry run does everything, answers, and rolls back."""
+
+    def work() -> BatchOut:
+        stocks: dict[int, Stock] = {}
+        for product_id in sorted({change.product_id for change in batch.changes}):
+            first = next(i for i, change in enumerate(batch.changes) if change.product_id == product_id)
+            stocks[product_id] = _at_index(first, lambda: lock_stock(product_id))
+        results = []
+        for index, change in enumerate(batch.changes):
+            stock = stocks[change.product_id]
+            log = _at_index(index, lambda: record_change(stock, BATCH_ACTIONS[change.action], change))
+            result = StockChangeOut.model_validate({"stock": stock, "log": log})
+            if batch.dry_run and result.log is not None:
+                result.log.id = None
+            results.append(result)
+        return BatchOut(results=results, dry_run=batch.dry_run)
+
+    return run_in_write_transaction(work, commit=not batch.dry_run)
+
+
+def _at_index(index: int, step: Callable):
+    """Run one batch step; an error names the change it came from."""
+    try:
+        return step()
+    except AppError as exc:
+        exc.details = {"index": index, **exc.details}
+        raise
+
+
+def _change(product_id: int, apply: Callable[[Stock], StockLog | None]) -> ChangeResult:
+    def work() -> ChangeResult:
         stock = lock_stock(product_id)
         return stock, apply(stock)
 
@@ -105,15 +173,24 @@ def check_thresholds(stock: Stock) -> None:
         raise ValidationFailed("最大库存不能小于最小库存", {"max_quantity": "不能小于 min_quantity"})
 
 
-def record_change(stock: Stock, action: str, amount: int, reason: str | None, operator: str | None) -> StockLog:
+def record_change(stock: Stock, action: str, movement: Movement | StockChange) -> StockLog | None:
     """Apply one movement to a locked stock row and append its ledger row.
 
-    `amount` is the units moved for `in`/`out` and the new level for `adjust`.
+    `movement.quantity` is the units moved for `in`/`out` and the new level for
+    `adjust` (an adjust to the current level writes nothing and returns None).
     The UPDATE only matches while the row still holds the count read under the
     lock, so a change can never be applied on top of a stale value.
     """
     before = stock.quantity
+    amount = movement.quantity
+    if movement.expected_quantity is not None and movement.expected_quantity != before:
+        raise Conflict(
+            "当前库存与 expected_quantity 不符",
+            {"product_id": stock.product_id, "expected_quantity": movement.expected_quantity, "current_quantity": before},
+        )
     after = {"in": before + amount, "out": before - amount, "adjust": amount}[action]
+    if after == before and action == "adjust":
+        return None
     if after < 0:
         raise InsufficientStock(details={"product_id": stock.product_id, "available": before, "requested": amount})
     if after > MAX_STOCK:
@@ -122,21 +199,38 @@ def record_change(stock: Stock, action: str, amount: int, reason: str | None, op
         update(Stock)
         .where(Stock.product_id == stock.product_id, Stock.quantity == before)
         .values(quantity=after, updated_at=utcnow()),
-        execution_options={"synchronize_session": "fetch"},
+        execution_options={"synchronize_session": "evaluate"},
     )
     if result.rowcount != 1:
         raise Conflict("库存已被并发修改，请重试", {"product_id": stock.product_id})
+    return _append_log(stock, action, after - before if action == "adjust" else amount, before, after, movement)
+
+
+def _append_log(stock: Stock, action: str, quantity: int, before: int, after: int, movement) -> StockLog:
+    """The next ledger row of this product, chained to the previous one. Its time
+    never goes back within a product, so `as_of` and sequence order agree."""
+    previous = db.session.execute(
+        select(StockLog.seq, StockLog.hash, StockLog.created_at)
+        .where(StockLog.product_id == stock.product_id)
+        .order_by(StockLog.seq.desc())
+        .limit(1)
+    ).first()
+    now = utcnow()
     log = StockLog(
         product_id=stock.product_id,
+        seq=previous.seq + 1 if previous else 1,
+        prev_hash=previous.hash if previous else GENESIS_HASH,
+        created_at=max(now, previous.created_at) if previous else now,
         action=action,
-        quantity=after - before if action == "adjust" else amount,
+        quantity=quantity,
         before_quantity=before,
         after_quantity=after,
-        reason=reason,
-        operator=operator,
+        reason=movement.reason,
+        operator=movement.operator,
         sku=stock.product.sku,
         product_name=stock.product.name,
     )
+    log.hash = log.content_hash()
     db.session.add(log)
     db.session.flush()
     return log

@@ -2,6 +2,7 @@
 from collections.abc import Callable
 from typing import TypeVar
 
+from flask import g
 from sqlalchemy.exc import OperationalError
 
 from database import SQLITE_WRITE_OPTION, db
@@ -19,21 +20,31 @@ def _is_retryable(exc: OperationalError) -> bool:
     return bool(args) and args[0] in RETRYABLE_MYSQL_ERRORS
 
 
-def run_in_write_transaction(work: Callable[[], T]) -> T:
-    """Run `work` and commit once; roll back on any error; retry a deadlock victim.
+def run_in_write_transaction(work: Callable[[], T], *, commit: bool = True) -> T:
+    """Run `work` and commit once (or roll back when `commit` is false, a dry run);
+    roll back on any error; retry a deadlock victim.
 
-    On SQLite the transaction starts with BEGIN IMMEDIATE, so concurrent writers
-    queue on the busy timeout instead of failing with `database is locked`.
+    A call made while another is running joins the outer transaction, which alone
+    commits: an idempotent request stores its response in the same transaction as
+    the change it made. On SQLite the transaction starts with BEGIN IMMEDIATE, so
+    concurrent writers queue on the busy timeout instead of failing.
     """
     session = db.session()
+    if g.get("write_transaction_open"):
+        return _joined(session, work, commit)
     attempt = 1
     while True:
         if session.in_transaction():
             session.commit()  # end a read-only transaction so the write lock is taken at BEGIN
         session.connection(execution_options={SQLITE_WRITE_OPTION: True})
+        g.write_transaction_open = True
         try:
             result = work()
-            session.commit()
+            session.flush()
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
             return result
         except OperationalError as exc:
             session.rollback()
@@ -43,3 +54,18 @@ def run_in_write_transaction(work: Callable[[], T]) -> T:
         except BaseException:
             session.rollback()
             raise
+        finally:
+            g.write_transaction_open = False
+
+
+def _joined(session, work: Callable[[], T], commit: bool) -> T:
+    """Inside an outer transaction; a dry run undoes itself with a savepoint."""
+    if commit:
+        result = work()
+        session.flush()
+        return result
+    savepoint = session.begin_nested()
+    try:
+        return work()
+    finally:
+        savepoint.rollback()

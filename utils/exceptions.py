@@ -35,6 +35,14 @@ class Conflict(AppError):
     status, code, message = 409, "CONFLICT", "状态冲突，请重试"
 
 
+class PreconditionFailed(AppError):
+    status, code, message = 412, "PRECONDITION_FAILED", "资源已被修改（If-Match 与当前 ETag 不符）"
+
+
+class IdempotencyKeyReused(AppError):
+    status, code, message = 422, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一个不同的请求"
+
+
 class UnsupportedMediaType(AppError):
     status, code, message = 415, "UNSUPPORTED_MEDIA_TYPE", "请求体必须是 JSON（Content-Type: application/json）"
 

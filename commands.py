@@ -1,0 +1,32 @@
+"""Operator commands: `flask --app main ledger verify`, `flask --app main idempotency prune`."""
+import json
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from services import idempotency_service, ledger_service
+
+ledger_cli = AppGroup("ledger", help="The stock movement ledger.")
+idempotency_cli = AppGroup("idempotency", help="Stored Idempotency-Key responses.")
+
+
+@ledger_cli.command("verify")
+@click.option("--product-id", type=int, default=None, help="Check one product only.")
+def verify_command(product_id: int | None) -> None:
+    """Recompute every chain; exit 1 when any problem is found."""
+    report = ledger_service.verify(product_id)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    sys.exit(1 if report["problems"] else 0)
+
+
+@idempotency_cli.command("prune")
+def prune_command() -> None:
+    """Delete stored responses older than IDEMPOTENCY_TTL_HOURS."""
+    click.echo(f"pruned {idempotency_service.prune()} idempotency records")
+
+
+def register_commands(app: Flask) -> None:
+    app.cli.add_command(ledger_cli)
+    app.cli.add_command(idempotency_cli)

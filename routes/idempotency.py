@@ -1,0 +1,63 @@
+"""The `Idempotency-Key` request header, applied to a view with `@idempotent`."""
+import hashlib
+import json
+import re
+from functools import wraps
+
+from flask import Response, request
+
+from services import idempotency_service
+from utils.exceptions import ValidationFailed
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def _fingerprint() -> str:
+    """Method, path and body; the body canonicalised when it is JSON, so key order
+    and spacing do not make a retry look like a different request."""
+    raw = request.get_data(cache=True)
+    try:
+        body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    except ValueError:
+        body = raw
+    digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def current_scope() -> str:
+    """Whose keys these are: one shared scope until access control assigns one per API key."""
+    return "public"
+
+
+def idempotent(view):
+    """Run the view at most once per key: a retry gets the stored response back."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get(HEADER)
+        if key is None:
+            return view(*args, **kwargs)
+        if not VALID_KEY.fullmatch(key):
+            raise ValidationFailed(details={HEADER: "1–255 个可见 ASCII 字符"})
+
+        def produce() -> idempotency_service.Outcome:
+            response = view(*args, **kwargs)
+            return idempotency_service.Outcome(
+                response.status_code, response.get_data(as_text=True),
+                response.headers.get("Location"), response.headers.get("ETag"),
+            )
+
+        outcome, replayed = idempotency_service.run_once(current_scope(), key, _fingerprint(), produce)
+        response = Response(outcome.body, status=outcome.status_code, mimetype="application/json")
+        if outcome.location:
+            response.headers["Location"] = outcome.location
+        if outcome.etag:
+            response.headers["ETag"] = outcome.etag
+        if replayed:
+            response.headers[REPLAYED_HEADER] = "true"
+        return response
+
+    return wrapper
