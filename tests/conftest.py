@@ -99,9 +99,9 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()}")
             try:
-                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/health", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still booting
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn did not become ready: {self.log_path.read_text()}")
