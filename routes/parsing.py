@@ -1,19 +1,31 @@
 """Reading requests into the pydantic models and dumping results for the envelope."""
 from typing import Any, TypeVar
 
+import json
+from decimal import Decimal
+
 from flask import request
 from pydantic import BaseModel
 
-from utils.exceptions import UnsupportedMediaType
+from utils.exceptions import UnsupportedMediaType, ValidationFailed
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
 def json_body(model: type[Model]) -> Model:
-    """The request's JSON body as `model`; 415 when it is not JSON, 400 when invalid."""
+    """The request's JSON body as `model`; 415 when it is not JSON, 400 when invalid.
+
+    Numbers with a fraction are read as Decimal, never as binary floats, so
+    `19.999999999999999999` is seen as written (and refused) instead of rounded.
+    `NaN`/`Infinity` (not JSON, but common) reach the field checks, which name the field.
+    """
     if not request.is_json:
         raise UnsupportedMediaType()
-    return model.model_validate_json(request.get_data(cache=True) or b"")
+    try:
+        document = json.loads(request.get_data(cache=True), parse_float=Decimal, parse_constant=Decimal)
+    except ValueError:  # malformed JSON, or bytes that are not UTF-8
+        raise ValidationFailed("请求体不是合法的 JSON", {"body": "JSON 格式错误"}) from None
+    return model.model_validate(document)
 
 
 def query_args(model: type[Model]) -> Model:
@@ -22,7 +34,7 @@ def query_args(model: type[Model]) -> Model:
 
 
 def dump(model: type[BaseModel], obj: Any) -> dict[str, Any]:
-    return model.model_validate(obj).model_dump(mode="json")
+    return model.model_validate(obj).model_dump(mode="json", by_alias=True)
 
 
 def dump_all(model: type[BaseModel], objects: list[Any]) -> list[dict[str, Any]]:

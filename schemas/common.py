@@ -1,10 +1,9 @@
 """Field types shared by the request and response models."""
-import math
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 MAX_ID = 2**63 - 1
 MAX_CHANGE = 1_000_000_000
@@ -12,38 +11,49 @@ MAX_CHANGE = 1_000_000_000
 MAX_STOCK = 10**15
 
 
-def _json_whole_number(value: Any) -> int:
-    """An integer as JSON Schema means it: 5 and 5.0 yes; 1.5, "5", true, null no."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError("必须是整数")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValueError("必须是整数")
-        return int(value)
-    return value
-
-
 def _json_number(value: Any) -> Decimal:
-    """A JSON number (never a string or boolean), kept exact as a Decimal."""
+    """A JSON number (never a string or boolean) as an exact Decimal. Bodies are
+    parsed with fractions as Decimal; a float only arrives from Python callers."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ValueError("必须是数字")
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("必须是有限的数字")
-        return Decimal(repr(value))
-    return Decimal(value)
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        raise ValueError("必须是有限的数字")
+    return number
+
+
+def _json_whole_number(value: Any) -> int:
+    """An integer as JSON Schema means it: 5 and 5.0 yes; 1.5, "5", true, null no."""
+    try:
+        number = _json_number(value)
+    except ValueError:
+        raise ValueError("必须是整数") from None
+    if number != number.to_integral_value():
+        raise ValueError("必须是整数")
+    return int(number)
 
 
 def _blank_to_none(value: str | None) -> str | None:
     return value or None
 
 
-WholeNumber = Annotated[int, BeforeValidator(_json_whole_number)]
-Id = Annotated[WholeNumber, Field(ge=1, le=MAX_ID)]
-ChangeQuantity = Annotated[WholeNumber, Field(ge=1, le=MAX_CHANGE)]
-Count = Annotated[WholeNumber, Field(ge=0, le=MAX_CHANGE)]
-StockLevel = Annotated[WholeNumber, Field(ge=0, le=MAX_STOCK)]
-Money = Annotated[Decimal, BeforeValidator(_json_number), Field(ge=0, max_digits=12, decimal_places=2)]
+def whole_number(ge: int, le: int):
+    """A JSON integer within [ge, le]; the bounds are on the integer schema, so they
+    are checked after the JSON-number rule and show in the OpenAPI document."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_whole_number)]
+
+
+Id = whole_number(1, MAX_ID)
+ChangeQuantity = whole_number(1, MAX_CHANGE)
+Count = whole_number(0, MAX_CHANGE)
+StockLevel = whole_number(0, MAX_STOCK)
+MONEY_SCHEMA = {"type": "number", "minimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01}
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=12, decimal_places=2),
+    BeforeValidator(_json_number),
+    WithJsonSchema(MONEY_SCHEMA),
+]
 
 
 def optional_text(max_length: int):
@@ -81,13 +91,18 @@ def _date_or_datetime(value: Any) -> date | datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("必须是日期或日期时间（ISO 8601）") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("日期超出范围") from None
 
 
 QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
 DateOrDateTime = Annotated[date | datetime, BeforeValidator(_date_or_datetime)]
 QueryId = Annotated[int, Field(ge=1, le=MAX_ID)]
-QueryMoney = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+QueryMoney = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2), WithJsonSchema(MONEY_SCHEMA)]
 
 
 class QueryModel(BaseModel):
@@ -109,4 +124,4 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-JsonMoney = Annotated[Decimal, PlainSerializer(float, return_type=float)]
+JsonMoney = Annotated[Decimal, PlainSerializer(float, return_type=float), WithJsonSchema(MONEY_SCHEMA, mode="serialization")]

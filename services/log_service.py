@@ -20,6 +20,8 @@ def _start_of(day: date) -> datetime:
 
 def end_of(day: date) -> datetime:
     """The first instant after `day` (UTC): a date-only upper bound covers the whole day."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=timezone.utc)
     return _start_of(day + timedelta(days=1))
 
 

@@ -14,7 +14,7 @@ def paginate(statement: Select, page: int, per_page: int, scalars: bool = True) 
     return Page(items=rows, page=page, per_page=per_page, total=total or 0)
 
 
-def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, with its own wildcards taken literally."""
+def contains(column, text: str):
+    """`column` contains `text`, whose `%` and `_` are taken literally on every database."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return column.like(f"%{escaped}%", escape="\\")

@@ -10,7 +10,7 @@ from models.types import utcnow
 from schemas.product import ProductCreate, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
 from services import stock_service
-from services.pagination import like_pattern, paginate
+from services.pagination import contains, paginate
 from services.transaction import run_in_write_transaction
 from utils.exceptions import Duplicate, NotFound, PreconditionFailed
 from utils.pagination import Page
@@ -28,9 +28,8 @@ def list_products(query: ProductQuery) -> Page:
     """One page of live products, filtered and sorted as asked."""
     statement = _live_products()
     if query.q:
-        pattern = like_pattern(query.q)
         statement = statement.where(
-            or_(Product.name.like(pattern), Product.sku.like(pattern), Product.description.like(pattern))
+            or_(contains(Product.name, query.q), contains(Product.sku, query.q), contains(Product.description, query.q))
         )
     if query.category:
         statement = statement.where(Product.category == query.category)

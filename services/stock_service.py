@@ -20,7 +20,7 @@ from schemas.stock import (
     StockQuery,
 )
 from services.log_service import end_of
-from services.pagination import like_pattern, paginate
+from services.pagination import contains, paginate
 from services.transaction import run_in_write_transaction
 from utils.exceptions import AppError, Conflict, InsufficientStock, NotFound, ValidationFailed
 from utils.pagination import Page
@@ -36,8 +36,7 @@ def list_stock(query: StockQuery) -> Page:
     """One page of stock rows of live products, with their product summary."""
     statement = _live_stock()
     if query.q:
-        pattern = like_pattern(query.q)
-        statement = statement.where(or_(Product.name.like(pattern), Product.sku.like(pattern)))
+        statement = statement.where(or_(contains(Product.name, query.q), contains(Product.sku, query.q)))
     if query.category:
         statement = statement.where(Product.category == query.category)
     if query.location:

@@ -1,0 +1,387 @@
+"""Bad input changes nothing and answers the error envelope, never 500 (SPEC §2, §4.4)."""
+import json
+
+import pytest
+
+MISSING = object()  # marks a field left out of the body
+PID = object()      # replaced by the fixture product's id
+MIB = 1024 * 1024
+
+STOCK_CHANGE = {"product_id": PID, "quantity": 5, "reason": "应当不被保存", "operator": "测试员"}
+STOCK_ADJUST = {"product_id": PID, "quantity": 3, "min_quantity": 1, "location": "Z-99", "reason": "应当不被保存"}
+PRODUCT_CREATE = {"name": "新商品", "sku": "NEW-1", "price": 9.99, "category": "新类", "initial_quantity": 4}
+PRODUCT_UPDATE = {"description": "应当不被保存"}
+
+WRITE_ENDPOINTS = [
+    ("POST", "/api/products/", PRODUCT_CREATE),
+    ("PUT", "/api/products/{id}", PRODUCT_UPDATE),
+    ("PATCH", "/api/products/{id}", PRODUCT_UPDATE),
+    ("POST", "/api/stock/add", STOCK_CHANGE),
+    ("POST", "/api/stock/reduce", STOCK_CHANGE),
+    ("POST", "/api/stock/adjust", STOCK_ADJUST),
+]
+WRITE_IDS = [f"{method} {path}" for method, path, _ in WRITE_ENDPOINTS]
+
+
+# ---- helpers ----
+
+@pytest.fixture
+def product(create_product):
+    return create_product(name="现有商品", sku="EXISTING", category="文具", initial_quantity=10,
+                          min_quantity=2, max_quantity=50, location="A-01")
+
+
+def snapshot(client) -> dict:
+    """Everything a client can see: products, stock levels and the ledger."""
+    return {
+        path: client.get(path, query_string={"per_page": 100}).get_json()["data"]
+        for path in ("/api/products/", "/api/stock/", "/api/logs/")
+    }
+
+
+def body_with(valid: dict, pid: int, **overrides) -> dict:
+    body = {**valid, **overrides}
+    return {key: (pid if value is PID else value) for key, value in body.items() if value is not MISSING}
+
+
+def send(client, method: str, path: str, product_id: int, **kwargs):
+    return client.open(path.format(id=product_id), method=method, **kwargs)
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.mimetype == "application/json", response.data[:200]
+    body = response.get_json()
+    assert response.status_code == status, body
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    return body["error"]["details"]
+
+
+def assert_rejected(client, product, method: str, path: str, *, status=400, code="VALIDATION_ERROR",
+                    field: str | None = None, **request) -> None:
+    """The request fails with the envelope, names `field`, and changes nothing."""
+    before = snapshot(client)
+    details = assert_error(send(client, method, path, product["id"], **request), status, code)
+    if field is not None:
+        assert field in details, details
+    assert snapshot(client) == before
+
+
+# ---- field by field ----
+
+def cases(*pairs):
+    return [pytest.param(field, value, id=f"{field}={'<missing>' if value is MISSING else repr(value)[:20]}")
+            for field, value in pairs]
+
+
+QUANTITY_CHANGE_CASES = cases(
+    ("quantity", "5"), ("quantity", 1.5), ("quantity", True), ("quantity", None), ("quantity", 0),
+    ("quantity", -1), ("quantity", 1_000_000_001), ("quantity", [5]), ("quantity", {"n": 5}), ("quantity", MISSING),
+    ("product_id", "1"), ("product_id", 1.5), ("product_id", True), ("product_id", None), ("product_id", 0),
+    ("product_id", -1), ("product_id", 2**63), ("product_id", MISSING),
+    ("reason", 123), ("reason", True), ("reason", ["a"]), ("reason", "x" * 256),
+    ("operator", 123), ("operator", {"name": "x"}), ("operator", "x" * 101),
+    ("colour", "red"), ("expected", 1),
+)
+
+
+@pytest.mark.parametrize("field, value", QUANTITY_CHANGE_CASES)
+@pytest.mark.parametrize("action", ["add", "reduce"])
+def test_bad_stock_change_is_rejected(client, product, action, field, value):
+    body = body_with(STOCK_CHANGE, product["id"], **{field: value})
+    assert_rejected(client, product, "POST", f"/api/stock/{action}", field=field, json=body)
+
+
+ADJUST_CASES = cases(
+    ("quantity", -1), ("quantity", "5"), ("quantity", 1.5), ("quantity", True), ("quantity", None),
+    ("quantity", 1_000_000_001), ("quantity", MISSING),
+    ("product_id", "1"), ("product_id", None), ("product_id", 0), ("product_id", MISSING),
+    ("min_quantity", -1), ("min_quantity", "2"), ("min_quantity", 2.5), ("min_quantity", None), ("min_quantity", True),
+    ("max_quantity", -1), ("max_quantity", "9"), ("max_quantity", False), ("max_quantity", 1_000_000_001),
+    ("location", 5), ("location", "x" * 101),
+    ("reason", "x" * 256), ("operator", 7), ("colour", "red"),
+)
+
+
+@pytest.mark.parametrize("field, value", ADJUST_CASES)
+def test_bad_adjust_is_rejected(client, product, field, value):
+    body = body_with(STOCK_ADJUST, product["id"], **{field: value})
+    assert_rejected(client, product, "POST", "/api/stock/adjust", field=field, json=body)
+
+
+CREATE_CASES = cases(
+    ("name", MISSING), ("name", ""), ("name", "   "), ("name", "x" * 201), ("name", 123), ("name", None), ("name", ["a"]),
+    ("sku", MISSING), ("sku", ""), ("sku", "x" * 65), ("sku", "has space"), ("sku", 42), ("sku", None),
+    ("price", MISSING), ("price", "19.99"), ("price", -0.01), ("price", True), ("price", None), ("price", 1.234),
+    ("price", 10_000_000_000), ("price", [1]),
+    ("description", 123), ("description", "x" * 2001),
+    ("category", 123), ("category", "x" * 101),
+    ("min_quantity", -1), ("min_quantity", "1"), ("min_quantity", 1.5), ("min_quantity", None),
+    ("max_quantity", -1), ("max_quantity", "10"),
+    ("location", 1), ("location", "x" * 101),
+    ("initial_quantity", -1), ("initial_quantity", "5"), ("initial_quantity", 1.5), ("initial_quantity", None),
+    ("initial_quantity", 1_000_000_001),
+    ("stock", {"quantity": 1}), ("quantity", 5), ("id", 7),
+)
+
+
+@pytest.mark.parametrize("field, value", CREATE_CASES)
+def test_bad_product_create_is_rejected(client, product, field, value):
+    body = body_with(PRODUCT_CREATE, product["id"], **{field: value})
+    assert_rejected(client, product, "POST", "/api/products/", field=field, json=body)
+
+
+UPDATE_CASES = cases(
+    ("name", None), ("name", ""), ("name", "x" * 201), ("name", 1),
+    ("sku", None), ("sku", "a b"), ("sku", "x" * 65), ("sku", 5),
+    ("price", None), ("price", -1), ("price", "1"), ("price", 0.001), ("price", False),
+    ("description", 5), ("description", "x" * 2001), ("category", "x" * 101), ("category", 1),
+    ("min_quantity", None), ("min_quantity", -1), ("min_quantity", "3"),
+    ("max_quantity", "3"), ("max_quantity", -1),
+    ("location", "x" * 101),
+    ("initial_quantity", 5), ("quantity", 5), ("id", 99), ("created_at", "2020-01-01"),
+)
+
+
+@pytest.mark.parametrize("field, value", UPDATE_CASES)
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_bad_product_update_is_rejected(client, product, method, field, value):
+    body = body_with(PRODUCT_UPDATE, product["id"], **{field: value})
+    assert_rejected(client, product, method, "/api/products/{id}", field=field, json=body)
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_empty_update_is_rejected(client, product, method):
+    assert_rejected(client, product, method, "/api/products/{id}", field="body", json={})
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/api/products/", {**PRODUCT_CREATE, "min_quantity": 10, "max_quantity": 5}),
+    ("PUT", "/api/products/{id}", {"max_quantity": 1}),
+    ("PATCH", "/api/products/{id}", {"min_quantity": 51}),
+    ("POST", "/api/stock/adjust", {"product_id": PID, "quantity": 3, "max_quantity": 1}),
+], ids=["create", "put", "patch", "adjust"])
+def test_max_quantity_below_min_quantity_is_rejected(client, product, method, path, body):
+    assert_rejected(client, product, method, path, field="max_quantity", json=body_with(body, product["id"]))
+
+
+# ---- whole bodies ----
+
+BAD_BODIES = [
+    pytest.param(b'{"product_id": 1, "quantity": ', id="truncated"),
+    pytest.param(b'{"quantity": 1,}', id="trailing-comma"),
+    pytest.param(b"[]", id="empty-array"),
+    pytest.param(b'[{"product_id": 1, "quantity": 1}]', id="array-of-object"),
+    pytest.param(b'"text"', id="string"),
+    pytest.param(b"null", id="null"),
+    pytest.param(b"", id="empty"),
+    pytest.param(b'{"name": "\xff\xfe"}', id="not-utf8"),
+]
+
+
+@pytest.mark.parametrize("raw", BAD_BODIES)
+@pytest.mark.parametrize("method, path, _valid", WRITE_ENDPOINTS, ids=WRITE_IDS)
+def test_body_that_is_not_a_json_object_is_rejected(client, product, method, path, _valid, raw):
+    assert_rejected(client, product, method, path, field="body", data=raw, content_type="application/json")
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("method, path, valid", WRITE_ENDPOINTS, ids=WRITE_IDS)
+def test_write_without_json_content_type_is_unsupported(client, product, method, path, valid, content_type):
+    raw = json.dumps(body_with(valid, product["id"]))
+    request = {"data": raw} if content_type is None else {"data": raw, "content_type": content_type}
+    assert_rejected(client, product, method, path, status=415, code="UNSUPPORTED_MEDIA_TYPE", **request)
+
+
+@pytest.mark.parametrize("method, path, valid", WRITE_ENDPOINTS, ids=WRITE_IDS)
+def test_body_over_one_mib_is_too_large(client, product, method, path, valid):
+    raw = json.dumps({**body_with(valid, product["id"]), "reason": "x" * MIB}).encode()
+    assert_rejected(client, product, method, path, status=413, code="PAYLOAD_TOO_LARGE",
+                    data=raw, content_type="application/json")
+
+
+@pytest.mark.parametrize("raw, field", [
+    pytest.param('{"name": "x", "sku": "N-1", "price": NaN}', "price", id="price-NaN"),
+    pytest.param('{"name": "x", "sku": "N-1", "price": Infinity}', "price", id="price-Infinity"),
+    pytest.param('{"name": "x", "sku": "N-1", "price": 1e400}', "price", id="price-1e400"),
+    pytest.param('{"name": "x", "sku": "N-1", "price": 1, "initial_quantity": 1e400}', "initial_quantity", id="qty-1e400"),
+])
+def test_non_finite_numbers_are_rejected(client, product, raw, field):
+    assert_rejected(client, product, "POST", "/api/products/", field=field, data=raw, content_type="application/json")
+
+
+# ---- accepted spellings ----
+
+@pytest.mark.parametrize("spelled, value", [("5", 5), ("5.0", 5), ("1e2", 100), ("1E1", 10)])
+@pytest.mark.parametrize("action, after", [
+    ("add", lambda before, n: before + n),
+    ("reduce", lambda before, n: before - n),
+    ("adjust", lambda before, n: n),
+], ids=["add", "reduce", "adjust"])
+def test_whole_number_floats_are_accepted_as_integers(client, create_product, action, after, spelled, value):
+    product = create_product(initial_quantity=1000)
+    raw = f'{{"product_id": {product["id"]}, "quantity": {spelled}}}'
+    response = client.post(f"/api/stock/{action}", data=raw, content_type="application/json")
+    assert response.status_code == 200, response.get_json()
+    data = response.get_json()["data"]
+    assert data["stock"]["quantity"] == after(1000, value)
+    assert type(data["stock"]["quantity"]) is int
+    assert data["log"]["after_quantity"] == after(1000, value)
+
+
+def test_surrounding_spaces_are_trimmed(client):
+    response = client.post("/api/products/", json={"name": "  空格  ", "sku": " SP-1 ", "price": 1})
+    assert response.status_code == 201, response.get_json()
+    data = response.get_json()["data"]
+    assert (data["name"], data["sku"]) == ("空格", "SP-1")
+
+
+def test_json_content_type_with_charset_is_accepted(client):
+    raw = json.dumps({"name": "字符集", "sku": "CS-1", "price": 1}, ensure_ascii=False).encode()
+    response = client.post("/api/products/", data=raw, content_type="application/json; charset=utf-8")
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["data"]["name"] == "字符集"
+
+
+# ---- query strings ----
+
+QUERY_CASES = [
+    ("/api/products/", {"page": "0"}, "page"),
+    ("/api/products/", {"page": "abc"}, "page"),
+    ("/api/products/", {"page": "1.5"}, "page"),
+    ("/api/products/", {"page": "-1"}, "page"),
+    ("/api/products/", {"per_page": "0"}, "per_page"),
+    ("/api/products/", {"per_page": "101"}, "per_page"),
+    ("/api/products/", {"sort": "bogus"}, "sort"),
+    ("/api/products/", {"sort": "-bogus"}, "sort"),
+    ("/api/products/", {"sort": "quantity"}, "sort"),
+    ("/api/products/", {"min_price": "abc"}, "min_price"),
+    ("/api/products/", {"min_price": "nan"}, "min_price"),
+    ("/api/products/", {"min_price": "1.234"}, "min_price"),
+    ("/api/products/", {"max_price": "-1"}, "max_price"),
+    ("/api/stock/", {"low_only": "maybe"}, "low_only"),
+    ("/api/stock/", {"low_only": "yes"}, "low_only"),
+    ("/api/stock/", {"sort": "bogus"}, "sort"),
+    ("/api/stock/", {"page": "0"}, "page"),
+    ("/api/stock/", {"per_page": "101"}, "per_page"),
+    ("/api/stock/low-stock", {"page": "0"}, "page"),
+    ("/api/stock/low-stock", {"per_page": "abc"}, "per_page"),
+    ("/api/logs/", {"end_date": "garbage"}, "end_date"),
+    ("/api/logs/", {"start_date": "2026-13-45"}, "start_date"),
+    ("/api/logs/", {"end_date": "2026-02-30"}, "end_date"),
+    ("/api/logs/", {"action": "bogus"}, "action"),
+    ("/api/logs/", {"product_id": "abc"}, "product_id"),
+    ("/api/logs/", {"product_id": "0"}, "product_id"),
+    ("/api/logs/", {"page": "0"}, "page"),
+    ("/api/logs/", {"per_page": "101"}, "per_page"),
+    ("/api/logs/statistics", {"end_date": "garbage"}, "end_date"),
+    ("/api/logs/statistics", {"start_date": "yesterday"}, "start_date"),
+    ("/api/logs/statistics", {"product_id": "abc"}, "product_id"),
+    ("/api/logs/product/{id}", {"per_page": "101"}, "per_page"),
+    ("/api/logs/product/{id}", {"page": "abc"}, "page"),
+]
+
+
+@pytest.mark.parametrize("path, query, field", QUERY_CASES,
+                         ids=[f"{path} {next(iter(q.items()))}" for path, q, _ in QUERY_CASES])
+def test_bad_query_parameter_is_rejected(client, product, path, query, field):
+    assert_rejected(client, product, "GET", path, field=field, query_string=query)
+
+
+@pytest.mark.parametrize("path", ["/api/logs/", "/api/logs/statistics"])
+@pytest.mark.parametrize("query", [
+    {"end_date": "9999-12-31"},
+    {"start_date": "0001-01-01"},
+    {"end_date": "9999-12-31T23:59:59-14:00"},
+    {"start_date": "0001-01-01T00:00:00+14:00"},
+], ids=["end-9999", "start-0001", "end-9999-offset", "start-0001-offset"])
+def test_extreme_dates_never_cause_a_server_error(client, product, path, query):
+    response = client.get(path, query_string=query)
+    assert response.status_code in (200, 400), response.get_json()
+    assert response.get_json()["success"] is (response.status_code == 200)
+
+
+# ---- routes, methods, ids ----
+
+@pytest.mark.parametrize("path", ["/api/nope", "/nope", "/api/products/abc", "/api/products/0",
+                                  "/api/products/-1", "/api/stock/product/abc", "/api/logs/x/y"])
+def test_unknown_route_is_json_not_found(client, path):
+    assert_error(client.get(path), 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("method, path", [
+    ("DELETE", "/api/products/"),
+    ("POST", "/api/products/{id}"),
+    ("GET", "/api/stock/add"),
+    ("PUT", "/api/stock/reduce"),
+    ("DELETE", "/api/stock/adjust"),
+    ("POST", "/api/logs/"),
+    ("DELETE", "/api/logs/actions"),
+    ("POST", "/health"),
+])
+def test_wrong_method_is_json_method_not_allowed(client, product, method, path):
+    response = send(client, method, path, product["id"])
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert method not in response.headers.get("Allow", "")
+
+
+HUGE_IDS = ["99999999999999999999", "999999999999999999"]
+
+
+@pytest.mark.parametrize("huge", HUGE_IDS)
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/api/products/{}"),
+    ("PUT", "/api/products/{}"),
+    ("PATCH", "/api/products/{}"),
+    ("DELETE", "/api/products/{}"),
+    ("GET", "/api/stock/product/{}"),
+    ("GET", "/api/logs/{}"),
+    ("GET", "/api/logs/product/{}"),
+])
+def test_huge_ids_are_not_found(client, product, method, path, huge):
+    before = snapshot(client)
+    assert_error(client.open(path.format(huge), method=method, json={"name": "x"}), 404, "NOT_FOUND")
+    assert snapshot(client) == before
+
+
+@pytest.mark.parametrize("action", ["add", "reduce", "adjust"])
+def test_largest_valid_product_id_in_a_body_is_not_found(client, product, action):
+    body = {"product_id": 2**63 - 1, "quantity": 1}
+    assert_rejected(client, product, "POST", f"/api/stock/{action}", status=404, code="NOT_FOUND", json=body)
+
+
+# ---- request ids ----
+
+REQUESTS = [
+    ("GET", "/"), ("GET", "/health"), ("GET", "/api/products/"), ("GET", "/api/nope"),
+    ("DELETE", "/api/logs/"), ("POST", "/api/stock/add"), ("GET", "/api/products/999999999"),
+]
+
+
+@pytest.mark.parametrize("method, path", REQUESTS)
+def test_every_response_has_a_request_id(client, method, path):
+    response = client.open(path, method=method, json={} if method == "POST" else None)
+    assert response.headers.get("X-Request-ID")
+
+
+@pytest.mark.parametrize("method, path", REQUESTS)
+def test_request_id_echoes_the_clients(client, method, path):
+    response = client.open(path, method=method, headers={"X-Request-ID": "client-req-42.a:b"},
+                           json={} if method == "POST" else None)
+    assert response.headers["X-Request-ID"] == "client-req-42.a:b"
+
+
+def test_request_ids_differ_between_requests(client):
+    assert client.get("/").headers["X-Request-ID"] != client.get("/").headers["X-Request-ID"]
+
+
+def test_unexpected_error_is_json_without_internals(app, client):
+    def explode():
+        raise RuntimeError("SELECT secret FROM internals")
+
+    app.add_url_rule("/api/_explode", "explode", explode)
+    response = client.get("/api/_explode")
+    assert_error(response, 500, "INTERNAL_ERROR")
+    assert b"secret" not in response.data and b"Traceback" not in response.data
+    assert response.headers.get("X-Request-ID")
