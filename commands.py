@@ -1,11 +1,12 @@
-"""Operator commands: `flask --app main ledger verify`, `flask --app main idempotency prune`."""
+"""Operator commands: `flask --app main ledger verify`, `… idempotency prune`, `… openapi`."""
 import json
 import sys
 
 import click
-from flask import Flask
-from flask.cli import AppGroup
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
+from openapi_spec import build_document
 from services import idempotency_service, ledger_service
 
 ledger_cli = AppGroup("ledger", help="The stock movement ledger.")
@@ -27,6 +28,21 @@ def prune_command() -> None:
     click.echo(f"pruned {idempotency_service.prune()} idempotency records")
 
 
+@click.command("openapi")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default="openapi.json", show_default=True)
+@with_appcontext
+def openapi_command(output: str) -> None:
+    """Write the OpenAPI 3.1 document to a file ("-" for stdout)."""
+    text = json.dumps(build_document(current_app), ensure_ascii=False, indent=2)
+    if output == "-":
+        click.echo(text)
+    else:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        click.echo(f"wrote {output}")
+
+
 def register_commands(app: Flask) -> None:
+    app.cli.add_command(openapi_command)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(idempotency_cli)

@@ -1,5 +1,6 @@
 """HTTP layer: blueprints that parse requests, call a service and answer the envelope."""
 from flask import Flask
+from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.routing import BaseConverter
 
 
@@ -24,3 +25,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     for blueprint in (system_bp, products_bp, stock_bp, logs_bp):
         app.register_blueprint(blueprint)
+    # Interactive docs, served from the installed package: they work offline.
+    app.register_blueprint(
+        get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "库存管理服务 API"}, blueprint_name="docs")
+    )

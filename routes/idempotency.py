@@ -60,4 +60,5 @@ def idempotent(view):
             response.headers[REPLAYED_HEADER] = "true"
         return response
 
+    wrapper.idempotent = True  # the OpenAPI document declares the header
     return wrapper

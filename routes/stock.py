@@ -1,23 +1,46 @@
 """`/api/stock`: levels, the three kinds of movement, batches and past levels."""
 from flask import Blueprint
 
+from openapi_spec import operation
 from routes.idempotency import idempotent
 from routes.parsing import dump, dump_all, json_body, query_args
 from schemas.common import PageQuery
-from schemas.stock import StockAdjust, StockBatch, StockChange, StockChangeOut, StockOut, StockPointOut, StockPointQuery, StockQuery
+from schemas.stock import (
+    BatchOut,
+    StockAdjust,
+    StockBatch,
+    StockChange,
+    StockChangeOut,
+    StockOut,
+    StockPointOut,
+    StockPointQuery,
+    StockQuery,
+)
 from services import stock_service
 from utils.response_handler import paginated, success
 
 bp = Blueprint("stock", __name__, url_prefix="/api/stock")
 
+BATCH_EXAMPLE = {
+    "changes": [
+        {"action": "add", "product_id": 1, "quantity": 20, "reason": "采购入库", "operator": "张三"},
+        {"action": "reduce", "product_id": 2, "quantity": 3, "reason": "销售出库", "expected_quantity": 10},
+        {"action": "adjust", "product_id": 3, "quantity": 7, "reason": "盘点"},
+    ],
+    "dry_run": False,
+}
+
 
 @bp.get("/", strict_slashes=False)
+@operation(summary="库存列表", tag="stock", data=StockOut, query=StockQuery, paginated=True)
 def list_stock():
     page = stock_service.list_stock(query_args(StockQuery))
     return paginated(dump_all(StockOut, page.items), page)
 
 
 @bp.get("/product/<id:product_id>")
+@operation(summary="商品库存；给 as_of 或 as_of_seq 时为当时的库存", tag="stock", data=StockOut | StockPointOut,
+           query=StockPointQuery)
 def get_stock(product_id: int):
     point = query_args(StockPointQuery)
     if point.as_of is None and point.as_of_seq is None:
@@ -27,6 +50,7 @@ def get_stock(product_id: int):
 
 
 @bp.get("/low-stock")
+@operation(summary="低库存列表（缺口大者在前）", tag="stock", data=StockOut, query=PageQuery, paginated=True)
 def low_stock():
     query = query_args(PageQuery)
     page = stock_service.list_low_stock(query.page, query.per_page)
@@ -39,24 +63,34 @@ def _change_response(result, message: str):
 
 
 @bp.post("/add")
+@operation(summary="入库", tag="stock", data=StockChangeOut, body=StockChange, errors=("NOT_FOUND", "CONFLICT"),
+           example={"product_id": 1, "quantity": 50, "reason": "初始入库", "operator": "张三"})
 @idempotent
 def add_stock():
     return _change_response(stock_service.add_stock(json_body(StockChange)), "入库成功")
 
 
 @bp.post("/reduce")
+@operation(summary="出库", tag="stock", data=StockChangeOut, body=StockChange,
+           errors=("NOT_FOUND", "INSUFFICIENT_STOCK", "CONFLICT"),
+           example={"product_id": 1, "quantity": 5, "reason": "销售出库", "operator": "李四"})
 @idempotent
 def reduce_stock():
     return _change_response(stock_service.reduce_stock(json_body(StockChange)), "出库成功")
 
 
 @bp.post("/adjust")
+@operation(summary="盘点调整（quantity 为实盘数）", tag="stock", data=StockChangeOut, body=StockAdjust,
+           errors=("NOT_FOUND", "CONFLICT"),
+           example={"product_id": 1, "quantity": 48, "min_quantity": 10, "reason": "月末盘点", "operator": "王五"})
 @idempotent
 def adjust_stock():
     return _change_response(stock_service.adjust_stock(json_body(StockAdjust)), "调整成功")
 
 
 @bp.post("/batch")
+@operation(summary="批量变动（全部成功或全部不做）", tag="stock", data=BatchOut, body=StockBatch,
+           errors=("NOT_FOUND", "INSUFFICIENT_STOCK", "CONFLICT"), example=BATCH_EXAMPLE)
 @idempotent
 def batch():
     batch = json_body(StockBatch)

@@ -1,33 +1,36 @@
-"""Service description and health."""
-from flask import Blueprint, current_app
+"""Service description, health, and the API's own description."""
+from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from config import VERSION
 from database import db
+from openapi_spec import document_for, operation
+from schemas.system import HealthOut, IndexOut
 from utils.exceptions import ServiceUnavailable
 from utils.response_handler import success
 
 bp = Blueprint("system", __name__)
 
-VERSION = "1.0.0"
-
 
 @bp.get("/")
+@operation(summary="服务名称、版本和链接", tag="system", data=IndexOut)
 def index():
-    return success(
-        {
-            "name": "库存管理服务 (inventory service)",
-            "version": VERSION,
-            "links": {
-                "products": "/api/products/",
-                "stock": "/api/stock/",
-                "logs": "/api/logs/",
-                "health": "/health",
-            },
-        }
-    )
+    return success({
+        "name": "库存管理服务 (inventory service)",
+        "version": VERSION,
+        "links": {
+            "docs": "/docs/",
+            "openapi": "/openapi.json",
+            "products": "/api/products/",
+            "stock": "/api/stock/",
+            "logs": "/api/logs/",
+            "health": "/health",
+        },
+    })
 
 
 @bp.get("/health")
+@operation(summary="健康检查（数据库可达）", tag="system", data=HealthOut)
 def health():
     try:
         db.session.execute(text("SELECT 1"))
@@ -36,3 +39,9 @@ def health():
         db.session.rollback()
         raise ServiceUnavailable(details={"database": "unreachable"}) from None
     return success({"status": "ok", "database": "ok", "version": VERSION})
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document (built once per process)."""
+    return jsonify(document_for(current_app))

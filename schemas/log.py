@@ -43,3 +43,53 @@ class LogOut(ResponseModel):
 class VerifyQuery(QueryModel):
     product_id: QueryId | None = None
 
+
+
+class ActionOut(ResponseModel):
+    value: Action
+    label: str
+
+
+class ActionTotals(ResponseModel):
+    count: int
+    quantity: int
+
+
+class TopProductOut(ResponseModel):
+    product_id: int
+    name: str
+    sku: str | None
+    movements: int
+    total_in: int
+    total_out: int
+    units_moved: int
+
+
+class DailyOut(ResponseModel):
+    date: str
+    in_: int = Field(serialization_alias="in", validation_alias="in")
+    out: int
+    adjust: int
+
+
+class StatisticsOut(ResponseModel):
+    total_logs: int
+    total_in: int
+    total_out: int
+    net_change: int
+    by_action: dict[Action, ActionTotals]
+    top_products: list[TopProductOut]
+    daily: list[DailyOut]
+
+
+class ProblemOut(ResponseModel):
+    product_id: int
+    seq: int
+    problem: str
+
+
+class VerifyOut(ResponseModel):
+    products_checked: int
+    logs_checked: int
+    problems: list[ProblemOut]
+    problems_total: int
