@@ -28,6 +28,6 @@ def test_schemathesis_finds_no_failure(live_server, tmp_path):
         "--request-timeout", "20",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert "Traceback" not in live_server.log_path.read_text()

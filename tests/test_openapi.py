@@ -91,3 +91,11 @@ def test_docs_are_served_by_the_app_without_a_cdn(client):
 def test_index_links_to_the_docs(client):
     links = client.get("/").get_json()["data"]["links"]
     assert links["docs"] == "/docs/" and links["openapi"] == "/openapi.json"
+
+
+def test_every_reference_resolves(app):
+    """Regression: the fuzzer found list responses pointing at a missing Pagination schema."""
+    document = build_document(app)
+    text = json.dumps(document)
+    names = set(re.findall(r'"#/components/schemas/([^"]+)"', text))
+    assert names and names <= set(document["components"]["schemas"])
