@@ -8,6 +8,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from openapi_spec import build_document
 from services import idempotency_service, ledger_service
+from utils.exceptions import AppError
 
 ledger_cli = AppGroup("ledger", help="The stock movement ledger.")
 idempotency_cli = AppGroup("idempotency", help="Stored Idempotency-Key responses.")
@@ -16,8 +17,11 @@ idempotency_cli = AppGroup("idempotency", help="Stored Idempotency-Key responses
 @ledger_cli.command("verify")
 @click.option("--product-id", type=int, default=None, help="Check one product only.")
 def verify_command(product_id: int | None) -> None:
-    """Recompute every chain; exit 1 when any problem is found."""
-    report = ledger_service.verify(product_id)
+    """Recompute every chain; exit 1 when any problem is found, 2 on bad usage."""
+    try:
+        report = ledger_service.verify(product_id)
+    except AppError as exc:
+        raise click.UsageError(f"{exc.message} {json.dumps(exc.details, ensure_ascii=False)}") from None
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     sys.exit(1 if report["problems"] else 0)
 

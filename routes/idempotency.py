@@ -2,6 +2,7 @@
 import hashlib
 import json
 import re
+from decimal import Decimal
 from functools import wraps
 
 from flask import Response, request
@@ -14,12 +15,18 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
+def _canonical_number(number: Decimal) -> int | float:
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
 def _fingerprint() -> str:
-    """Method, path and body; the body canonicalised when it is JSON, so key order
-    and spacing do not make a retry look like a different request."""
+    """Method, path and body; the body canonicalised when it is JSON, so key order,
+    spacing and `5` versus `5.0` do not make a retry look like a different request."""
     raw = request.get_data(cache=True)
     try:
-        body = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        document = json.loads(raw, parse_float=Decimal)
+        body = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          default=_canonical_number).encode()
     except ValueError:
         body = raw
     digest = hashlib.sha256(f"{request.method} {request.path}\n".encode())

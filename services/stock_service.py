@@ -110,6 +110,9 @@ def adjust_stock(data: StockAdjust) -> ChangeResult:
         check_thresholds(stock)
         if settings:
             stock.updated_at = utcnow()
+            # Settings are editable with PUT too: bump the product's version (its ETag),
+            # so an edit based on the old settings gets 412 instead of undoing this.
+            stock.product.updated_at = stock.updated_at
         return record_change(stock, "adjust", data)
 
     return _change(data.product_id, apply)
