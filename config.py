@@ -42,6 +42,8 @@ class Config:
     # FULL: a committed stock change survives a power cut; NORMAL is faster.
     SQLITE_SYNCHRONOUS = os.environ.get("SQLITE_SYNCHRONOUS", "FULL").upper()
     AUTO_CREATE_SCHEMA = _env_bool("AUTO_CREATE_SCHEMA", True)
+    # migrate: run the Alembic migrations at start-up; create_all: tables from the models.
+    SCHEMA_SETUP = os.environ.get("SCHEMA_SETUP", "migrate")
     # How long a stored Idempotency-Key response is replayed (then pruned).
     IDEMPOTENCY_TTL_HOURS = _env_int("IDEMPOTENCY_TTL_HOURS", 24)
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
@@ -56,6 +58,7 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
+    SCHEMA_SETUP = os.environ.get("SCHEMA_SETUP", "create_all")  # fast; migrations have their own tests
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
 
 

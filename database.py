@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask
+from flask_migrate import Migrate, upgrade
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Engine, MetaData, event, text
 from sqlalchemy.engine import make_url
@@ -24,6 +25,8 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Execution option a write transaction sets so SQLite takes the write lock at BEGIN.
 SQLITE_WRITE_OPTION = "sqlite_begin_immediate"
@@ -90,7 +93,12 @@ def _schema_lock(engine: Engine):
 
 
 def create_schema(app: Flask) -> None:
-    """Create missing tables; safe when several gunicorn workers start at once."""
+    """Bring the schema up to date at start-up, under a lock, so several gunicorn
+    workers starting at once on a fresh database never race. Migrations by default;
+    `SCHEMA_SETUP=create_all` (the test suite) builds the tables straight from the models."""
     with app.app_context():
         with _schema_lock(db.engine):
-            db.create_all()
+            if app.config["SCHEMA_SETUP"] == "create_all":
+                db.create_all()
+            else:
+                upgrade(directory=str(MIGRATIONS_DIR))

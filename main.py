@@ -7,7 +7,7 @@ from flask import Flask
 import models  # noqa: F401  (registers the tables with the metadata)
 from commands import register_commands
 from config import config_for
-from database import create_schema, db, engine_options, register_sqlite_setup
+from database import MIGRATIONS_DIR, create_schema, db, engine_options, migrate, register_sqlite_setup
 from error_handlers import register_error_handlers
 from routes import register_blueprints
 from utils.request_id import register_request_id
@@ -26,6 +26,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     register_sqlite_setup(app)
     register_request_id(app)
     register_blueprints(app)

@@ -1,7 +1,7 @@
 """One stock row per product: the current count and its thresholds."""
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, and_
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, and_
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -21,7 +21,8 @@ class Stock(db.Model):
     )
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
-    quantity: Mapped[int] = mapped_column(default=0)
+    # 64-bit: levels may reach MAX_STOCK (10^15), past MySQL's 32-bit INT.
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
     min_quantity: Mapped[int] = mapped_column(default=0)
     max_quantity: Mapped[int | None]
     location: Mapped[str | None] = mapped_column(String(100))

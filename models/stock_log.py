@@ -7,7 +7,7 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database import db
@@ -38,9 +38,9 @@ class StockLog(db.Model):
     seq: Mapped[int]
     action: Mapped[str] = mapped_column(String(10))
     # in/out: the units moved (positive); adjust: after - before (signed).
-    quantity: Mapped[int]
-    before_quantity: Mapped[int]
-    after_quantity: Mapped[int]
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    before_quantity: Mapped[int] = mapped_column(BigInteger)
+    after_quantity: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(255))
     operator: Mapped[str | None] = mapped_column(String(100))
     # The product's SKU and name as they were at the time of the movement.

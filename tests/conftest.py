@@ -86,7 +86,10 @@ class LiveServer:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
-        env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": url, "GUNICORN_ACCESSLOG": ""}
+        env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": url, "GUNICORN_ACCESSLOG": "",
+               # A fresh file is migrated as in production; the shared server database
+               # already holds the suite's tables, built from the models.
+               "SCHEMA_SETUP": "create_all" if url == SHARED_DATABASE_URL else "migrate"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
              "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "main:app"],
