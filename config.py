@@ -37,6 +37,13 @@ class Config:
         "pool_pre_ping": _env_bool("DB_POOL_PRE_PING", True),
         "pool_recycle": _env_int("DB_POOL_RECYCLE", 1800),
     }
+    # Server databases only (MySQL/MariaDB): pool per worker process, and timeouts so a
+    # database that went away answers 503 in seconds instead of hanging a worker.
+    DB_POOL_SIZE = _env_int("DB_POOL_SIZE", 5)
+    DB_MAX_OVERFLOW = _env_int("DB_MAX_OVERFLOW", 5)
+    DB_POOL_TIMEOUT = _env_int("DB_POOL_TIMEOUT", 10)
+    DB_CONNECT_TIMEOUT = _env_int("DB_CONNECT_TIMEOUT", 3)
+    DB_READ_TIMEOUT = _env_int("DB_READ_TIMEOUT", 30)
     # Seconds a SQLite writer waits for the write lock before answering 503.
     SQLITE_BUSY_TIMEOUT = _env_int("SQLITE_BUSY_TIMEOUT", 30)
     # FULL: a committed stock change survives a power cut; NORMAL is faster.
@@ -48,6 +55,9 @@ class Config:
     IDEMPOTENCY_TTL_HOURS = _env_int("IDEMPOTENCY_TTL_HOURS", 24)
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | text
+    # How many proxies (Nginx) stand in front and set X-Forwarded-*; 0 trusts none.
+    PROXY_HOPS = _env_int("PROXY_HOPS", 0)
     DEBUG = False
     TESTING = False
 

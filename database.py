@@ -24,7 +24,9 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects keep the values their own transaction wrote after commit: a stock change
+# answers the level it produced, not a re-read that already holds later changes.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -32,14 +34,21 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_WRITE_OPTION = "sqlite_begin_immediate"
 
 
-def engine_options(url: str, base: dict) -> dict:
-    """Engine options for the dialect of `url`, on top of the configured `base`."""
-    options = dict(base)
-    backend = make_url(url).get_backend_name()
-    if backend == "mysql":
+def engine_options(config: dict) -> dict:
+    """Engine options for the configured database's dialect."""
+    options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    if make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "mysql":
         # Row locks without gap locks: fewer needless waits and deadlocks.
         options.setdefault("isolation_level", "READ COMMITTED")
-        options.setdefault("connect_args", {"charset": "utf8mb4"})
+        options.setdefault("pool_size", config["DB_POOL_SIZE"])
+        options.setdefault("max_overflow", config["DB_MAX_OVERFLOW"])
+        options.setdefault("pool_timeout", config["DB_POOL_TIMEOUT"])
+        options.setdefault("connect_args", {
+            "charset": "utf8mb4",
+            "connect_timeout": config["DB_CONNECT_TIMEOUT"],
+            "read_timeout": config["DB_READ_TIMEOUT"],
+            "write_timeout": config["DB_READ_TIMEOUT"],
+        })
     return options
 
 

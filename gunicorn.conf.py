@@ -1,10 +1,21 @@
 """gunicorn settings, each from the environment; `-b`/`-w` on the command line win.
 
-Sync workers: a stock write holds a database lock for a few milliseconds, so
-processes (not threads) give real parallelism on reads and a clean crash boundary.
+- Sync workers, 2 × cores + 1 by default: a request holds a database lock for a few
+  milliseconds at most, so processes (not threads) give real parallelism on reads and
+  a clean crash boundary. Each worker keeps its own small connection pool.
+- `timeout` kills a stuck worker; `graceful_timeout` lets in-flight requests finish
+  on SIGTERM (a deploy or `systemctl restart`) before workers are stopped.
+- `max_requests` with jitter recycles workers now and then, never all at once, so a
+  slow leak cannot grow without bound.
+- The app writes one JSON line per request itself, so gunicorn's access log is off
+  unless GUNICORN_ACCESSLOG names a file (or `-`).
+- Prometheus metrics from every worker are summed through files in
+  PROMETHEUS_MULTIPROC_DIR (a fresh temporary directory unless set).
 """
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
@@ -12,9 +23,24 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-# Recycle workers now and then so a slow leak can never grow without bound.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
-accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # empty: no access log
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="inventory-metrics-"))
+
+
+def on_starting(server):
+    """Start every run with empty metric files: counters restart with the server."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server, worker):
+    """A recycled worker's live gauges leave with it; its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,14 +1,15 @@
 """Application factory and the `app` that `gunicorn main:app` and `flask --app main` load."""
-import logging
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import models  # noqa: F401  (registers the tables with the metadata)
 from commands import register_commands
 from config import config_for
 from database import MIGRATIONS_DIR, create_schema, db, engine_options, migrate, register_sqlite_setup
 from error_handlers import register_error_handlers
+from observability import configure_logging, register_observability
 from routes import register_blueprints
 from utils.request_id import register_request_id
 
@@ -18,17 +19,20 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app = Flask(__name__)
     app.config.from_object(config_for(config_name))
     app.config.update(overrides or {})
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
-        app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-    )
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     app.json.ensure_ascii = False  # Chinese text as UTF-8, not \u escapes
     app.json.sort_keys = False
-    logging.basicConfig(level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"] == "json")
+    if app.config["PROXY_HOPS"]:
+        # Behind Nginx: take client address, scheme and host from X-Forwarded-*.
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     register_sqlite_setup(app)
     register_request_id(app)
+    register_observability(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)

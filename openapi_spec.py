@@ -12,7 +12,7 @@ from error_handlers import HTTP_ERRORS
 from utils.exceptions import AppError
 
 # Endpoints that are not part of the JSON API: the document itself and its viewer.
-UNDOCUMENTED = {"static", "docs.show", "system.openapi"}
+UNDOCUMENTED = {"static", "docs.show", "system.openapi", "metrics"}
 MAX_PATH_ID = 10**18 - 1  # what the `id` URL converter accepts
 REF = "#/components/schemas/{model}"
 

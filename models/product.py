@@ -1,12 +1,16 @@
 """Products: what is stocked. Deleting one is a soft delete so its ledger survives."""
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from database import db
 from models.types import MYSQL_TABLE_ARGS, Code, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from models.stock import Stock
 
 
 class Product(db.Model):

@@ -1,5 +1,6 @@
 """One stock row per product: the current count and its thresholds."""
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, and_
 from sqlalchemy.ext.hybrid import hybrid_property
@@ -7,6 +8,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from database import db
 from models.types import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from models.product import Product
 
 
 class Stock(db.Model):

@@ -1,11 +1,10 @@
 """Service description, health, and the API's own description."""
 from flask import Blueprint, current_app, jsonify
-from sqlalchemy import text
 
 from config import VERSION
-from database import db
 from openapi_spec import document_for, operation
-from schemas.system import HealthOut, IndexOut
+from schemas.system import HealthOut, IndexOut, LiveOut, ReadyOut
+from services import health_service
 from utils.exceptions import ServiceUnavailable
 from utils.response_handler import success
 
@@ -32,13 +31,26 @@ def index():
 @bp.get("/health")
 @operation(summary="健康检查（数据库可达）", tag="system", data=HealthOut)
 def health():
-    try:
-        db.session.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure to answer means "not healthy", never a 500
-        current_app.logger.warning("health check failed: %s", exc)
-        db.session.rollback()
-        raise ServiceUnavailable(details={"database": "unreachable"}) from None
+    if not health_service.database_reachable():
+        raise ServiceUnavailable(details={"database": "unreachable"})
     return success({"status": "ok", "database": "ok", "version": VERSION})
+
+
+@bp.get("/health/live")
+@operation(summary="存活探针（进程在运行）", tag="system", data=LiveOut)
+def live():
+    return success({"status": "alive"})
+
+
+@bp.get("/health/ready")
+@operation(summary="就绪探针（数据库可达且迁移为最新）", tag="system", data=ReadyOut)
+def ready():
+    if not health_service.database_reachable():
+        raise ServiceUnavailable(details={"database": "unreachable"})
+    migrations = health_service.migration_state()
+    if not migrations["up_to_date"]:
+        raise ServiceUnavailable("数据库迁移不是最新，请运行 flask --app main db upgrade", {"migrations": migrations})
+    return success({"status": "ready", "database": "ok", "migrations": migrations})
 
 
 @bp.get("/openapi.json")

@@ -14,5 +14,22 @@ class HealthOut(ResponseModel):
     version: str
 
 
+class LiveOut(ResponseModel):
+    status: str
+
+
+class MigrationsOut(ResponseModel):
+    current: list[str] | None
+    head: list[str]
+    up_to_date: bool
+    managed: bool
+
+
+class ReadyOut(ResponseModel):
+    status: str
+    database: str
+    migrations: MigrationsOut
+
+
 class DeletedOut(ResponseModel):
     id: int

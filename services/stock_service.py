@@ -1,7 +1,7 @@
 """Stock use cases. Every count change locks the stock row, updates it with a
 compare-and-set in SQL and appends its hash-chained ledger row in the same transaction."""
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import or_, select, update
 

@@ -5,11 +5,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 os.environ["APP_ENV"] = "testing"
 
@@ -82,21 +84,23 @@ def _free_port() -> int:
 class LiveServer:
     """gunicorn running `main:app` with the project's config, on a free loopback port."""
 
-    def __init__(self, url: str, workers: int, log_path: Path):
+    def __init__(self, url: str, workers: int, log_path: Path, extra_env: dict | None = None):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         env = {**os.environ, "APP_ENV": "production", "DATABASE_URL": url, "GUNICORN_ACCESSLOG": "",
                # A fresh file is migrated as in production; the shared server database
                # already holds the suite's tables, built from the models.
-               "SCHEMA_SETUP": "create_all" if url == SHARED_DATABASE_URL else "migrate"}
+               "SCHEMA_SETUP": "create_all" if url == SHARED_DATABASE_URL else "migrate",
+               "PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / f"metrics-{self.port}"),
+               **(extra_env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
              "-b", f"127.0.0.1:{self.port}", "-w", str(workers), "main:app"],
             cwd=PROJECT_DIR, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
         )
 
-    def wait_ready(self, seconds: float = 30) -> None:
+    def wait_ready(self, seconds: float = 60) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -130,3 +134,27 @@ def live_server(tmp_path, db_url, request):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """A database nobody has created tables in: a new SQLite file, or on MariaDB a
+    brand-new `inv_fresh_*` database created here and dropped afterwards."""
+    if not SHARED_DATABASE_URL:
+        path = tmp_path / "fresh" / "inventory.db"
+        path.parent.mkdir()
+        yield f"sqlite:///{path}"
+        return
+    shared = make_url(SHARED_DATABASE_URL)
+    name = f"inv_fresh_{uuid.uuid4().hex[:12]}"
+    server = create_engine(shared.set(database=None), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+        try:
+            yield shared.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with server.connect() as connection:
+                connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    finally:
+        server.dispose()

@@ -1,0 +1,76 @@
+"""What operators watch: one JSON log line per request and Prometheus metrics that
+add up across gunicorn workers (prometheus_client's multiprocess mode)."""
+import logging
+import os
+import sys
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from pythonjsonlogger.json import JsonFormatter
+
+REQUESTS = Counter(
+    "inventory_http_requests_total", "HTTP requests answered.", ["method", "endpoint", "status"]
+)
+LATENCY = Histogram(
+    "inventory_http_request_duration_seconds", "Time to answer a request.", ["method", "endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+access_log = logging.getLogger("inventory.access")
+
+
+def configure_logging(level: str, json_lines: bool) -> None:
+    """Everything the app logs goes to stdout, as JSON lines unless asked otherwise."""
+    handler = logging.StreamHandler(sys.stdout)
+    if json_lines:
+        handler.setFormatter(JsonFormatter(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",  # ISO 8601, UTC
+            json_ensure_ascii=False,
+        ))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.set_name("inventory")
+    root = logging.getLogger()
+    for previous in [h for h in root.handlers if h.get_name() == "inventory"]:
+        root.removeHandler(previous)  # a second app in one process replaces, not doubles
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def _metrics_registry():
+    """Under gunicorn (PROMETHEUS_MULTIPROC_DIR set) the sum over every worker's files."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def register_observability(app: Flask) -> None:
+    @app.before_request
+    def _start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _record(response: Response) -> Response:
+        duration = time.perf_counter() - g.get("started", time.perf_counter())
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        LATENCY.labels(request.method, endpoint).observe(duration)
+        access_log.info("request", extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(duration * 1000, 2),
+            "request_id": g.get("request_id"),
+            "remote_addr": request.remote_addr,
+            "user": g.get("api_key_name"),
+        })
+        return response
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(_metrics_registry()), mimetype=CONTENT_TYPE_LATEST)

@@ -1,0 +1,81 @@
+"""Request logs, metrics across workers, liveness/readiness, proxy headers."""
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from sqlalchemy import text
+
+from database import db
+from main import create_app
+from tests.conftest import SHARED_DATABASE_URL, LiveServer
+
+
+def test_each_request_logs_one_structured_line(client, caplog):
+    caplog.set_level("INFO", logger="inventory.access")
+    response = client.get("/api/logs/actions", headers={"X-Request-ID": "trace-42"})
+    lines = [r for r in caplog.records if r.name == "inventory.access"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert (line.method, line.path, line.status, line.request_id) == ("GET", "/api/logs/actions", 200, "trace-42")
+    assert line.duration_ms >= 0 and response.headers["X-Request-ID"] == "trace-42"
+
+
+def _counter(metrics: str, endpoint: str, status: str) -> float:
+    pattern = (r'inventory_http_requests_total\{endpoint="' + re.escape(endpoint)
+               + r'",method="GET",status="' + status + r'"\} ([0-9.e+]+)')
+    return sum(float(value) for value in re.findall(pattern, metrics))
+
+
+@pytest.fixture
+def recycling_server(db_url, tmp_path):
+    """Two workers, each replaced after 10 requests: many processes serve one run."""
+    recycle = {"GUNICORN_MAX_REQUESTS": "10", "GUNICORN_MAX_REQUESTS_JITTER": "0"}
+    server = LiveServer(db_url, 2, tmp_path / "gunicorn.log", extra_env=recycle)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+def test_metrics_add_up_across_gunicorn_workers(recycling_server):
+    url = recycling_server.url
+    with ThreadPoolExecutor(4) as pool:
+        statuses = set(pool.map(lambda _: requests.get(f"{url}/api/logs/actions", timeout=20).status_code, range(40)))
+    assert statuses == {200}
+    metrics_dir = recycling_server.log_path.parent / f"metrics-{recycling_server.port}"
+    assert len(list(metrics_dir.glob("counter_*.db"))) >= 3, "several worker processes should have served"
+    metrics = requests.get(f"{url}/metrics", timeout=20).text
+    assert _counter(metrics, "/api/logs/actions", "200") == 40
+    assert "inventory_http_request_duration_seconds_bucket" in metrics
+
+
+def test_liveness_answers_without_the_database(client):
+    assert client.get("/health/live").get_json()["data"] == {"status": "alive"}
+
+
+@pytest.mark.skipif(bool(SHARED_DATABASE_URL), reason="needs a database of its own")
+def test_readiness_requires_current_migrations(tmp_path):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'r.db'}", "SCHEMA_SETUP": "migrate"})
+    client = app.test_client()
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200 and ready.get_json()["data"]["migrations"]["up_to_date"] is True
+    with app.app_context():
+        db.session.execute(text("DELETE FROM alembic_version"))
+        db.session.commit()
+    stale = client.get("/health/ready")
+    assert stale.status_code == 503
+    assert stale.get_json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert client.get("/health/live").status_code == 200
+
+
+def test_forwarded_client_address_is_honoured_only_behind_a_configured_proxy(db_url, caplog):
+    caplog.set_level("INFO", logger="inventory.access")
+    for hops, expected in ((0, "127.0.0.1"), (1, "203.0.113.9")):
+        app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": db_url, "PROXY_HOPS": hops})
+        caplog.clear()
+        app.test_client().get("/health/live", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert [r.remote_addr for r in caplog.records if r.name == "inventory.access"] == [expected]
+        with app.app_context():
+            db.engine.dispose()
