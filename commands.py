@@ -1,13 +1,15 @@
-"""Operator commands: `flask --app main ledger verify`, `… idempotency prune`, `… openapi`."""
+"""Operator commands: `flask --app main ledger verify`, `… idempotency prune`, `… openapi`,
+`… seed`."""
 import json
 import sys
+import time
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from openapi_spec import build_document
-from services import idempotency_service, ledger_service
+from services import idempotency_service, ledger_service, seed_service
 from utils.exceptions import AppError
 
 ledger_cli = AppGroup("ledger", help="The stock movement ledger.")
@@ -46,7 +48,21 @@ def openapi_command(output: str) -> None:
         click.echo(f"wrote {output}")
 
 
+@click.command("seed")
+@click.option("--products", type=click.IntRange(1, 10_000_000), default=100, show_default=True)
+@click.option("--movements", type=click.IntRange(0, 100_000_000), default=1000, show_default=True)
+@click.option("--random-seed", type=int, default=None, help="Same seed, same data.")
+@with_appcontext
+def seed_command(products: int, movements: int, random_seed: int | None) -> None:
+    """Fill the database with demo products and a consistent movement history."""
+    started = time.perf_counter()
+    summary = seed_service.seed(products, movements, random_seed)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    click.echo(json.dumps(summary, ensure_ascii=False))
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(openapi_command)
+    app.cli.add_command(seed_command)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(idempotency_cli)

@@ -158,3 +158,41 @@ def empty_database_url(tmp_path):
                 connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     finally:
         server.dispose()
+
+
+class NginxProxy:
+    """Nginx on a loopback port with the project's own site file (deploy/nginx), its
+    upstream pointed at the given app servers; access.log lists the upstream of each request."""
+
+    SITE = PROJECT_DIR / "deploy" / "nginx" / "inventory.conf"
+
+    def __init__(self, upstreams: list[LiveServer], directory: Path):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        site = self.SITE.read_text().replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+        for default, server in zip(("127.0.0.1:8001", "127.0.0.1:8002"), upstreams, strict=True):
+            site = site.replace(default, f"127.0.0.1:{server.port}")
+        (directory / "site.conf").write_text(site)
+        temp = "\n".join(f"    {kind}_temp_path {directory}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        (directory / "nginx.conf").write_text(
+            f"worker_processes 1;\npid {directory}/nginx.pid;\nerror_log {directory}/error.log;\ndaemon off;\n"
+            f"events {{ worker_connections 1024; }}\n"
+            f"http {{\n    log_format upstreams '$upstream_addr $status';\n"
+            f"    access_log {directory}/access.log upstreams;\n{temp}\n    include {directory}/site.conf;\n}}\n"
+        )
+        self.process = subprocess.Popen(
+            ["nginx", "-p", str(directory), "-c", str(directory / "nginx.conf")],
+            stdout=open(directory / "nginx.out", "w"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/health", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError(f"nginx did not come up: {(directory / 'error.log').read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)

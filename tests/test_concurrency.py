@@ -18,6 +18,7 @@ instead of stalling the suite.
 """
 import os
 import random
+import shutil
 import re
 import socket
 import threading
@@ -34,7 +35,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, NginxProxy
 
 THREADS = 24
 REQUEST_TIMEOUT = (5, 45)  # connect, read: above SQLITE_BUSY_TIMEOUT (30 s) so a queued writer is not cut off
@@ -440,14 +441,27 @@ def test_concurrent_adjusts_adds_and_reductions_keep_the_chain(live_server):
 # ------------------------------- 2b. two app instances on one database
 
 
+NGINX_MISSING = shutil.which("nginx") is None and os.environ.get("CI") != "true"
+
+
 @pytest.mark.workers(2)
-def test_two_app_instances_on_one_database_lose_nothing(live_server, db_url, tmp_path):
+@pytest.mark.parametrize("through_nginx", [
+    pytest.param(False, id="alternating"),
+    pytest.param(True, id="through-nginx", marks=pytest.mark.skipif(NGINX_MISSING, reason="nginx not installed")),
+])
+def test_two_app_instances_on_one_database_lose_nothing(live_server, db_url, tmp_path, through_nginx):
     """SPEC §4.2 'several app instances on one database': two gunicorns (2 workers
-    each) share the database; requests alternate between them."""
+    each) share the database; requests alternate between them, or go through Nginx
+    with the project's deploy/nginx site balancing both."""
     second = LiveServer(db_url, 2, tmp_path / "gunicorn-second.log")
+    proxy = None
     try:
         second.wait_ready()
         url = live_server.url
+        if through_nginx:
+            (tmp_path / "nginx").mkdir()
+            proxy = NginxProxy([live_server, second], tmp_path / "nginx")
+            url = proxy.url
         seed = random.randrange(2**32)
         rng = random.Random(seed)
         starts = {"shared": 25, "contended": 10}
@@ -460,7 +474,7 @@ def test_two_app_instances_on_one_database_lose_nothing(live_server, db_url, tmp
                 plan.append(Outcome("reduce", "shared", rng.randint(1, 9)))
         rng.shuffle(plan)
 
-        outcomes = Burst(url, ids).run(plan, urls=[live_server.url, second.url])
+        outcomes = Burst(url, ids).run(plan, urls=[url] if through_nginx else [live_server.url, second.url])
         context = f"(seed {seed})"
         assert_only_expected_statuses(outcomes, live_server.log_path, second.log_path)
         for key, product_id in ids.items():
@@ -476,7 +490,12 @@ def test_two_app_instances_on_one_database_lose_nothing(live_server, db_url, tmp
             assert_responses_match_ledger(mine, logs, f"{key} {context}")
         contended = [o for o in outcomes if o.product == "contended"]
         assert Counter(o.status for o in contended) == {200: 10, 409: 30}, context
+        if through_nginx:
+            upstreams = {line.split()[0] for line in (tmp_path / "nginx" / "access.log").read_text().splitlines()}
+            assert upstreams == {f"127.0.0.1:{live_server.port}", f"127.0.0.1:{second.port}"}, "Nginx balanced both"
     finally:
+        if proxy:
+            proxy.stop()
         second.stop()
     assert_clean_log(live_server.log_path)
     assert_clean_log(second.log_path)
