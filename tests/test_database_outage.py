@@ -4,7 +4,6 @@ written, and the service recovers by itself when the database returns.
 Runs against a private MariaDB server (its own data directory and port) that the
 test kills and restarts, so the machine's database is never disturbed.
 """
-import os
 import shutil
 import signal
 import subprocess

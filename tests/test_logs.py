@@ -2,29 +2,16 @@
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from tests.helpers import LOG_FIELDS, MISSING_ID, assert_error, ok
 
 LOGS = "/api/logs/"
 STATISTICS = "/api/logs/statistics"
-LOG_FIELDS = {"id", "product_id", "action", "quantity", "before_quantity", "after_quantity",
-              "reason", "operator", "sku", "name", "created_at"}
-MISSING_ID = 2**62  # a valid id no test database reaches
 
 
 # ---- helpers ----
 
-def ok(response, status: int = 200):
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["success"] is True
-    return body["data"]
 
 
-def assert_error(response, status: int, code: str) -> dict:
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    return body["error"]["details"]
 
 
 def change(client, action: str, product_id: int, quantity: int, **extra) -> dict:

@@ -3,12 +3,12 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from tests.helpers import MISSING_ID, assert_error, ok
 
 PRODUCTS = "/api/products/"
 PRODUCT_FIELDS = {"id", "name", "description", "price", "category", "sku", "created_at", "updated_at", "stock"}
 STOCK_FIELDS = {"quantity", "min_quantity", "max_quantity", "location", "is_low"}
 PRODUCT_SORTS = ("id", "name", "price", "sku", "created_at", "updated_at")
-MISSING_ID = 2**62  # a valid id no test database reaches
 
 
 # ---- helpers ----
@@ -17,19 +17,8 @@ def product_url(product_id: int) -> str:
     return f"/api/products/{product_id}"
 
 
-def ok(response, status: int = 200):
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["success"] is True
-    return body["data"]
 
 
-def assert_error(response, status: int, code: str) -> dict:
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    return body["error"]["details"]
 
 
 def list_products(client, **query) -> dict:

@@ -2,31 +2,18 @@
 from datetime import datetime
 
 import pytest
+from tests.helpers import LOG_FIELDS, MISSING_ID, assert_error, ok
 
 STOCK = "/api/stock/"
 LOW_STOCK = "/api/stock/low-stock"
 STOCK_SORTS = ("product_id", "name", "sku", "quantity", "min_quantity", "updated_at")
 STOCK_FIELDS = {"product_id", "quantity", "min_quantity", "max_quantity", "location", "is_low", "updated_at", "product"}
-LOG_FIELDS = {"id", "product_id", "action", "quantity", "before_quantity", "after_quantity",
-              "reason", "operator", "sku", "name", "created_at"}
-MISSING_ID = 2**62  # a valid id no test database reaches
 
 
 # ---- helpers ----
 
-def ok(response, status: int = 200):
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["success"] is True
-    return body["data"]
 
 
-def assert_error(response, status: int, code: str) -> dict:
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    return body["error"]["details"]
 
 
 def post(client, action: str, product_id: int, quantity, **extra):

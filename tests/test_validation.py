@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from tests.helpers import assert_error
 
 MISSING = object()  # marks a field left out of the body
 PID = object()      # replaced by the fixture product's id
@@ -48,14 +49,6 @@ def send(client, method: str, path: str, product_id: int, **kwargs):
     return client.open(path.format(id=product_id), method=method, **kwargs)
 
 
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.mimetype == "application/json", response.data[:200]
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert isinstance(body["message"], str) and body["message"]
-    return body["error"]["details"]
 
 
 def assert_rejected(client, product, method: str, path: str, *, status=400, code="VALIDATION_ERROR",

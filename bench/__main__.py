@@ -1,0 +1,148 @@
+"""Benchmark: `python -m bench [--db sqlite|mysql] [--products N] [--movements M]`.
+
+Seeds a fresh database, starts the service under gunicorn with the project's config
+and, beside it, a bare Flask endpoint under the same settings (the ceiling of this
+stack on this machine), drives both with wrk and prints a table: requests/s, p50,
+p99, errors, the ratio to the ceiling, and the workers' memory.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+
+from bench import wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+HOT_PRODUCTS = 200
+MYSQL_SERVER = "mysql+pymysql://root@127.0.0.1:3306/"
+
+# name, path (with %d for a random number), kind, connections, goal
+SCENARIOS = [
+    ("ceiling: bare Flask", "/ping?n=%d", "ceiling", 16, None),
+    ("product read", "/api/products/%d", "catalogue", 16, ("ratio", 0.7)),
+    ("stock read", "/api/stock/product/%d", "catalogue", 16, ("ratio", 0.7)),
+    ("stock add/reduce", None, "write", 16, ("ratio", 0.5)),
+    ("product list page", "/api/products/?page=%d", "pages", 16, ("p99", 50)),
+    ("product search by category", "/api/products/?category=%%E9%%A3%%9F%%E5%%93%%81&page=%d", "pages", 16, ("p99", 50)),
+    ("low-stock list", "/api/stock/low-stock?page=%d", "few-pages", 16, ("p99", 50)),
+    ("movement log page", "/api/logs/?page=%d", "pages", 16, ("p99", 50)),
+    ("a product's movement history", "/api/logs/product/%d", "catalogue", 16, ("p99", 20)),
+    ("statistics, whole range", "/api/logs/statistics?n=%d", "ceiling", 2, ("p99", 300)),
+]
+
+
+def _database(kind: str, directory: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{directory / 'bench.db'}"
+    engine = create_engine(MYSQL_SERVER, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP DATABASE IF EXISTS inventory_bench"))
+        connection.execute(text("CREATE DATABASE inventory_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    engine.dispose()
+    return f"{MYSQL_SERVER}inventory_bench?charset=utf8mb4"
+
+
+def _env(url: str) -> dict:
+    return {**os.environ, "APP_ENV": "production", "DATABASE_URL": url, "SECRET_KEY": "bench-only-secret",
+            "AUTH_REQUIRED": "false", "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING"}
+
+
+def _serve(module: str, port: int, env: dict, log: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", module],
+        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+    )
+    probe = "/ping" if "bare" in module else "/health"
+    for _ in range(300):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}{probe}", timeout=5).status_code == 200:
+                return process
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(log.read_text()[-3000:])
+
+
+def _worker_rss_mb(master: subprocess.Popen) -> float:
+    listing = subprocess.run(["ps", "--ppid", str(master.pid), "-o", "rss="], capture_output=True, text=True).stdout
+    return max(int(kb) for kb in listing.split()) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "mysql"], default="sqlite")
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--movements", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
+    parser.add_argument("--only", help="run only scenarios whose name contains this")
+    args = parser.parse_args()
+
+    directory = Path(tempfile.mkdtemp(prefix="inventory-bench-"))
+    url = _database(args.db, directory)
+    env = _env(url)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "flask", "--app", "main", "seed", "--products", str(args.products),
+                    "--movements", str(args.movements), "--random-seed", "1"], cwd=ROOT, env=env, check=True)
+    print(f"seeded {args.products} products, {args.movements} movements in {time.perf_counter() - started:.0f}s")
+
+    app = _serve("main:app", 8701, env, directory / "app.log")
+    bare = _serve("bench.bare_app:app", 8702, env, directory / "bare.log")
+    try:
+        first_hot = args.products + 1
+        for i in range(HOT_PRODUCTS):
+            requests.post("http://127.0.0.1:8701/api/products/", timeout=30, json={
+                "name": f"压测商品{i}", "sku": f"BENCH-{i}", "price": 9.9, "initial_quantity": 1_000_000})
+        ranges = {
+            "ceiling": (1, 1_000_000), "catalogue": (1, args.products), "write": (first_hot, first_hot + HOT_PRODUCTS - 1),
+            "pages": (1, max(1, args.products // 20)), "few-pages": (1, 10),
+        }
+        rows, ceiling = [], None
+        for name, path, kind, connections, goal in SCENARIOS:
+            if args.only and args.only not in name and kind != "ceiling":
+                continue
+            first, last = ranges[kind]
+            port = 8702 if name.startswith("ceiling") else 8701
+            values = {"seed": 1, "path": path, "first": first, "last": last}
+            script = (wrk.ADD_AND_REDUCE if kind == "write" else wrk.RANDOM_GET) % values
+            result = wrk.run(f"http://127.0.0.1:{port}", script, args.duration, connections)
+            ceiling = ceiling or result.requests_per_second
+            rows.append((name, connections, result, goal))
+            print(f"  {name}: {result.requests_per_second:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors",
+                  flush=True)
+        verify = requests.get("http://127.0.0.1:8701/api/logs/verify", timeout=600).json()["data"]
+        rss = _worker_rss_mb(app)
+    finally:
+        for process in (app, bare):
+            process.terminate()
+            process.wait(timeout=60)
+
+    print(f"\n{args.db}: {args.products:,} products, {args.movements:,} movements; wrk {args.duration}s per row\n")
+    print("| endpoint | conns | req/s | p50 ms | p99 ms | errors | × ceiling | goal | met |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    for name, connections, result, goal in rows:
+        ratio = result.requests_per_second / ceiling
+        met = ""
+        if goal:
+            measure = ratio if goal[0] == "ratio" else result.p99_ms
+            met = "yes" if (measure >= goal[1] if goal[0] == "ratio" else measure < goal[1]) and result.errors == 0 else "NO"
+        goal_text = "" if not goal else (f"≥ {goal[1]} × ceiling" if goal[0] == "ratio" else f"p99 < {goal[1]} ms")
+        print(f"| {name} | {connections} | {result.requests_per_second:,.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} |"
+              f" {result.errors} | {ratio:.2f} | {goal_text} | {met} |")
+    print(f"\nworker RSS (largest): {rss:.0f} MB (goal < 150 MB)")
+    print(f"ledger after the run: {verify['products_checked']:,} products, {verify['logs_checked']:,} movements, "
+          f"{verify['problems_total']} problems")
+    (directory / "results.json").write_text(json.dumps(
+        {"rows": [{"name": n, "connections": c, **asdict(r)} for n, c, r, _ in rows], "rss_mb": rss, "verify": verify},
+        ensure_ascii=False, indent=2))
+    print(f"raw results: {directory / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Running wrk with a generated Lua script and reading its report."""
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+RANDOM_GET = """
+math.randomseed(%(seed)d)
+request = function()
+  return wrk.format("GET", string.format("%(path)s", math.random(%(first)d, %(last)d)))
+end
+"""
+
+ADD_AND_REDUCE = """
+math.randomseed(%(seed)d)
+local n = 0
+request = function()
+  n = n + 1
+  local path = (n %% 2 == 0) and "/api/stock/add" or "/api/stock/reduce"
+  local body = string.format('{"product_id": %%d, "quantity": 1, "reason": "压测", "operator": "bench"}',
+                             math.random(%(first)d, %(last)d))
+  return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+@dataclass
+class Result:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * UNITS[unit]
+
+
+def run(url: str, script: str, duration: int, connections: int, threads: int = 2) -> Result:
+    """wrk against `url`; errors are non-2xx answers plus socket errors."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        report = subprocess.run(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s",
+             "-s", lua.name, url],
+            capture_output=True, text=True, check=True, timeout=duration + 60,
+        ).stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", report, re.MULTILINE))
+    if not percentiles:  # no request finished within wrk's timeout
+        percentiles = {"50": "10s", "99": "10s"}
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", report)
+    return Result(
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1)),
+        p50_ms=_ms(percentiles["50"]),
+        p99_ms=_ms(percentiles["99"]),
+        requests=int(re.search(r"(\d+) requests in", report).group(1)),
+        errors=(int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket.groups())) if socket else 0),
+    )
