@@ -20,7 +20,7 @@
       { label: "入库", data: daily.map(function (d) { return d["in"]; }), backgroundColor: "#2da44e" },
       { label: "出库", data: daily.map(function (d) { return d.out; }), backgroundColor: "#cf222e" }
     ];
-    if (daily.some(function (d) { return d.adjust !== 0; })) {
+    if (dailyCanvas.dataset.adjust === "true" && daily.some(function (d) { return d.adjust !== 0; })) {
       datasets.push({ label: "调整", data: daily.map(function (d) { return d.adjust; }), backgroundColor: "#bf8700" });
     }
     new Chart(dailyCanvas, {
@@ -41,7 +41,7 @@
       type: "line",
       data: {
         labels: read("history-labels"),
-        datasets: [{ label: "库存", data: history, stepped: "after", borderColor: "#1f6feb",
+        datasets: [{ label: "库存", data: history, stepped: "before", borderColor: "#1f6feb",
                      backgroundColor: "rgba(31,111,235,0.12)", fill: true, pointRadius: 3 }]
       },
       options: {
