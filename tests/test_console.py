@@ -230,6 +230,13 @@ def test_an_unknown_product_is_a_clear_message(client):
     assert "商品不存在" in html(response)
 
 
+@pytest.mark.parametrize("product_id, message", [("987654", "商品 987654 不存在"), ("9" * 30, "商品编号无效"),
+                                                 ("-3", "商品编号无效")])
+def test_choosing_an_unknown_product_on_the_stock_page(client, product_id, message):
+    response = client.get("/console/stock", query_string={"product_id": product_id})
+    assert response.status_code == 200 and message in html(response)
+
+
 def test_low_stock_badge_and_list(client, create_product):
     low = create_product(name="打印纸", min_quantity=30, initial_quantity=12)
     create_product(name="保温杯", min_quantity=5, initial_quantity=60)

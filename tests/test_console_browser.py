@@ -34,7 +34,9 @@ SEED = [  # name, sku, price, category, min, initial, location
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright  # imported here: a missing package fails, never skips
+    from playwright.sync_api import (
+        sync_playwright,  # imported here: a missing package fails, never skips
+    )
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,

@@ -9,7 +9,7 @@ from routes.console.common import (
     parse,
     query_or_errors,
 )
-from schemas.common import PageQuery
+from schemas.common import MAX_ID, PageQuery
 from schemas.product import ProductQuery
 from schemas.stock import StockAdjust, StockChange
 from services import product_service, stock_service
@@ -61,7 +61,9 @@ def _stock_page(active: str | None = None, message: str | None = None, errors: d
                 status: int = 200, product_id: int | None = None):
     chosen, lookup_error = None, None
     wanted = product_id or request.args.get("product_id", type=int)
-    if wanted:
+    if wanted and not 0 < wanted <= MAX_ID:
+        lookup_error = "商品编号无效"
+    elif wanted:
         try:
             chosen = stock_service.get_stock(wanted)
         except NotFound:
