@@ -34,9 +34,8 @@ SEED = [  # name, sku, price, category, min, initial, location
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import (
-        sync_playwright,  # imported here: a missing package fails, never skips
-    )
+    # Imported here so that a missing package fails the test instead of skipping it.
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
