@@ -1,10 +1,13 @@
-"""The one place exceptions become the JSON error envelope."""
+"""The one place exceptions become the JSON error envelope (or, under `/console/`,
+a friendly HTML page)."""
 from flask import Flask
+from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from database import db
+from routes.console.errors import error_page, is_console_request
 from utils.exceptions import AppError, ServiceUnavailable
 from utils.response_handler import error
 from utils.validation import field_details
@@ -22,15 +25,21 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
     def app_error(exc: AppError):
         db.session.rollback()
+        if is_console_request():
+            return error_page(exc.status, exc.message)
         return error(exc.status, exc.code, exc.message, exc.details)
 
     @app.errorhandler(ValidationError)
     def validation_error(exc: ValidationError):
+        if is_console_request():
+            return error_page(400, "请求参数错误")
         return error(400, "VALIDATION_ERROR", "请求参数错误", field_details(exc))
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         code, message = HTTP_ERRORS.get(exc.code, (f"HTTP_{exc.code}", exc.name))
+        if is_console_request():
+            return error_page(exc.code, exc.description if isinstance(exc, CSRFError) else None)
         response = error(exc.code, code, message)
         if exc.code == 405 and getattr(exc, "valid_methods", None):
             response.headers["Allow"] = ", ".join(exc.valid_methods)
@@ -49,6 +58,8 @@ def register_error_handlers(app: Flask) -> None:
             return database_unavailable(exc)
         app.logger.exception("unhandled error")
         _safe_rollback()
+        if is_console_request():
+            return error_page(500)
         return error(500, "INTERNAL_ERROR", "服务器内部错误")
 
 

@@ -11,8 +11,17 @@ from config import VERSION
 from error_handlers import HTTP_ERRORS
 from utils.exceptions import AppError
 
-# Endpoints that are not part of the JSON API: the document itself and its viewer.
+# Endpoints that are not part of the JSON API: the document itself, its viewer, the
+# metrics scrape and the HTML web console (every endpoint of the `console` blueprint).
 UNDOCUMENTED = {"static", "docs.show", "system.openapi", "metrics"}
+UNDOCUMENTED_BLUEPRINTS = ("console.",)
+
+
+def is_documented(endpoint: str) -> bool:
+    """Whether an endpoint belongs in the OpenAPI document."""
+    return endpoint not in UNDOCUMENTED and not endpoint.startswith(UNDOCUMENTED_BLUEPRINTS)
+
+
 MAX_PATH_ID = 10**18 - 1  # what the `id` URL converter accepts
 REF = "#/components/schemas/{model}"
 
@@ -124,7 +133,7 @@ class _Builder:
 
     def operations(self):
         for rule in sorted(self.app.url_map.iter_rules(), key=lambda r: r.rule):
-            if rule.endpoint in UNDOCUMENTED:
+            if not is_documented(rule.endpoint):
                 continue
             view = self.app.view_functions[rule.endpoint]
             op = getattr(view, "openapi_operation", None)

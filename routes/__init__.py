@@ -17,13 +17,14 @@ class IdConverter(BaseConverter):
 
 
 def register_blueprints(app: Flask) -> None:
+    from routes.console import bp as console_bp
     from routes.logs import bp as logs_bp
     from routes.products import bp as products_bp
     from routes.stock import bp as stock_bp
     from routes.system import bp as system_bp
 
     app.url_map.converters["id"] = IdConverter
-    for blueprint in (system_bp, products_bp, stock_bp, logs_bp):
+    for blueprint in (system_bp, products_bp, stock_bp, logs_bp, console_bp):
         app.register_blueprint(blueprint)
     # Interactive docs, served from the installed package: they work offline.
     app.register_blueprint(

@@ -1,5 +1,5 @@
 """Service description, health, and the API's own description."""
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 
 from config import VERSION
 from openapi_spec import document_for, operation
@@ -11,10 +11,21 @@ from utils.response_handler import success
 bp = Blueprint("system", __name__)
 
 
+def _browser_wants_html() -> bool:
+    """A browser's Accept prefers text/html; API clients (JSON, `*/*`, none) do not."""
+    accept = request.accept_mimetypes
+    return accept.quality("text/html") > accept.quality("application/json")
+
+
 @bp.get("/")
-@operation(summary="服务名称、版本和链接", tag="system", data=IndexOut)
+@operation(summary="服务名称、版本和链接", tag="system", data=IndexOut,
+           description="浏览器（Accept 中 text/html 优先于 application/json）会被 302 重定向到网页控制台 /console/。")
 def index():
-    return success({
+    if _browser_wants_html():
+        response = redirect(url_for("console.dashboard"), 302)
+        response.headers["Vary"] = "Accept"
+        return response
+    response = success({
         "name": "库存管理服务 (inventory service)",
         "version": VERSION,
         "links": {
@@ -24,8 +35,11 @@ def index():
             "stock": "/api/stock/",
             "logs": "/api/logs/",
             "health": "/health",
+            "console": "/console/",
         },
     })
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 @bp.get("/health")

@@ -2,7 +2,7 @@
 import json
 import re
 
-from openapi_spec import UNDOCUMENTED, build_document
+from openapi_spec import build_document, is_documented
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -10,7 +10,7 @@ METHODS = {"get", "post", "put", "patch", "delete"}
 def _routes(app) -> set[tuple[str, str]]:
     found = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in UNDOCUMENTED:
+        if not is_documented(rule.endpoint):
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         found |= {(path, method.lower()) for method in rule.methods - {"HEAD", "OPTIONS"}}

@@ -1,0 +1,8 @@
+"""The web console under `/console/`: server-rendered pages that parse forms, call
+the same services as the JSON API and render templates from `templates/console/`."""
+from flask import Blueprint
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+# The views register themselves on `bp` when imported.
+from routes.console import common, dashboard, logs, products, stock  # noqa: F401

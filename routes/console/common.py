@@ -1,0 +1,130 @@
+"""What every console page shares: CSRF on every POST, security headers, template
+filters, and turning form fields into the API's request models."""
+import re
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import request, url_for
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError, generate_csrf
+from pydantic import BaseModel, ValidationError
+
+from database import db
+from models import ACTIONS
+from routes.console import bp
+from services import dashboard_service
+from utils.exceptions import AppError, InsufficientStock, ValidationFailed
+from utils.validation import field_details
+
+INTEGER = re.compile(r"[+-]?\d{1,30}")
+PER_PAGE = 20
+
+# Only this app's own files: no inline scripts, no CDN, no framing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
+class CsrfForm(FlaskForm):
+    """No fields of its own: validates the `csrf_token` every console form carries."""
+
+
+@bp.before_request
+def _check_csrf():
+    """Every console POST must carry this session's token (the JSON API is not affected)."""
+    if request.method == "POST" and not CsrfForm().validate():
+        raise CSRFError("表单安全校验失败（CSRF 令牌缺失、无效或已过期），请刷新页面后重新提交。")
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, Any]:
+    return {"csrf_token": generate_csrf, "action_labels": ACTIONS, "page_url": _page_url,
+            "low_stock_badge": dashboard_service.low_stock_count}
+
+
+def _page_url(page: int) -> str:
+    """This page's URL with the same filters and another page number."""
+    args = {**request.args.to_dict(), "page": page}
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+@bp.after_request
+def _security_headers(response):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@bp.app_template_filter("num")
+def _num(value) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+@bp.app_template_filter("money")
+def _money(value) -> str:
+    return "—" if value is None else f"¥{Decimal(value):,.2f}"
+
+
+@bp.app_template_filter("when")
+def _when(value: datetime | None) -> str:
+    """Timestamps are shown in UTC, as stored and as the API answers them."""
+    if value is None:
+        return "—"
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _convert(raw: str, kind: str) -> Any:
+    """A form string as the JSON value the API would receive. Text that is no number
+    stays text, so the API's own validator names it (必须是整数 / 必须是数字)."""
+    if kind == "int" and INTEGER.fullmatch(raw):
+        return int(raw)
+    if kind == "money":
+        try:
+            return Decimal(raw)
+        except InvalidOperation:
+            return raw
+    return raw
+
+
+def form_payload(fields: dict[str, str]) -> dict[str, Any]:
+    """`{name: kind}` (text, int, money) read from the posted form; blank fields are
+    left out, so required ones are reported as missing and optional ones take defaults."""
+    payload = {}
+    for name, kind in fields.items():
+        raw = request.form.get(name, "").strip()
+        if raw:
+            payload[name] = _convert(raw, kind)
+    return payload
+
+
+def parse(model: type[BaseModel], payload: dict[str, Any]) -> tuple[BaseModel | None, dict[str, str]]:
+    """`payload` as `model`, or the API's per-field messages."""
+    try:
+        return model.model_validate(payload), {}
+    except ValidationError as exc:
+        return None, field_details(exc)
+
+
+def describe(exc: AppError) -> tuple[str, dict[str, str]]:
+    """A service error as a sentence for the page plus per-field messages."""
+    db.session.rollback()
+    if isinstance(exc, InsufficientStock):
+        details = exc.details
+        return f"{exc.message}：当前库存 {details.get('available'):,}，本次需要 {details.get('requested'):,}", {}
+    if isinstance(exc, ValidationFailed):
+        return exc.message, {key: value for key, value in exc.details.items() if isinstance(value, str)}
+    return exc.message, {}
+
+
+def query_or_errors(model: type[BaseModel], defaults: dict | None = None):
+    """The query string as `model`; bad filters fall back to the defaults, with messages."""
+    args = {key: value for key, value in request.args.items() if value.strip()}
+    try:
+        return model.model_validate({**(defaults or {}), **args}), {}
+    except ValidationError as exc:
+        return model.model_validate(defaults or {}), field_details(exc)

@@ -1,0 +1,258 @@
+"""The web console in a real browser: headless Chromium (Debian's package) driven by
+Playwright against the app under gunicorn, used the way a person would use it.
+
+Screenshots of every page land in `artifacts/screenshots/` (git-ignored).
+Skipped only when /usr/bin/chromium is missing outside CI; in CI (CI=true) it must run."""
+import os
+import re
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import PROJECT_DIR
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = PROJECT_DIR / "artifacts" / "screenshots"
+# Generous: a loaded 2-core machine may be slow to start a browser or serve a page.
+TIMEOUT_MS = 60_000
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists() and os.environ.get("CI") != "true",
+                       reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium fonts-noto-cjk)"),
+    pytest.mark.workers(2),
+]
+
+SEED = [  # name, sku, price, category, min, initial, location
+    ("有机绿茶 250g", "TEA-250", 45.00, "食品", 20, 120, "B区-03"),
+    ("A4 打印纸（500张）", "PAPER-A4", 28.50, "办公用品", 30, 12, "C区-01"),
+    ("不锈钢保温杯", "CUP-500", 39.90, "日用品", 5, 60, "A区-07"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    # Imported here so that a missing package fails the test instead of skipping it.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
+                                             headless=True, timeout=120_000)
+        yield browser
+        browser.close()
+
+
+class Visit:
+    """A browser tab on the live server that records script errors and takes screenshots."""
+
+    def __init__(self, browser, base_url: str, width: int = 1280, height: int = 800, prefix: str = ""):
+        self.base_url = base_url
+        self.prefix = prefix
+        self.context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
+                                           base_url=base_url)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.page.set_default_navigation_timeout(TIMEOUT_MS * 2)
+        self.problems: list[str] = []
+        self.page.on("pageerror", lambda exc: self.problems.append(f"script error: {exc}"))
+        self.page.on("console", self._console)
+
+    def _console(self, message) -> None:
+        # A 4xx page (a refused form, a 404) is logged as a failed load; that is expected.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            self.problems.append(message.text)
+
+    def goto(self, path: str):
+        response = self.page.goto(path, wait_until="load")
+        return response
+
+    def shot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{self.prefix}{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def seed(base_url: str) -> None:
+    """Other products, created through the JSON API as another client would."""
+    for name, sku, price, category, minimum, initial, location in SEED:
+        response = requests.post(f"{base_url}/api/products/", timeout=60, json={
+            "name": name, "sku": sku, "price": price, "category": category, "min_quantity": minimum,
+            "initial_quantity": initial, "location": location})
+        assert response.status_code == 201, response.text
+    tea = requests.get(f"{base_url}/api/products/", params={"q": "TEA-250"}, timeout=60).json()["data"]["items"][0]
+    response = requests.post(f"{base_url}/api/stock/reduce", timeout=60,
+                             json={"product_id": tea["id"], "quantity": 35, "reason": "销售出库", "operator": "李四"})
+    assert response.status_code == 200, response.text
+
+
+def nav(page, name: str):
+    """A link of the main navigation."""
+    return page.locator("nav.nav").get_by_role("link", name=name, exact=True)
+
+
+def chart_drawn(page, canvas_id: str) -> bool:
+    return page.evaluate(f"() => !!(window.Chart && Chart.getChart(document.getElementById('{canvas_id}')))")
+
+
+def test_a_person_manages_stock_in_the_console(browser, live_server):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    seed(live_server.url)
+    visit = Visit(browser, live_server.url)
+    page = visit.page
+    try:
+        # A browser opening the service is sent to the console.
+        visit.goto("/")
+        expect(page).to_have_url(re.compile(r"/console/$"))
+        expect(page.get_by_role("heading", name="概览")).to_be_visible()
+
+        # Create a product; a first try with mistakes shows the API's messages.
+        nav(page, "商品").click()
+        page.get_by_role("link", name="＋ 新建商品").click()
+        page.get_by_label("SKU").fill("MOUSE-001")
+        page.get_by_label("价格（元）").fill("abc")
+        page.get_by_role("button", name="创建商品").click()
+        expect(page.locator("#f-name-error")).to_have_text("必填字段")
+        expect(page.locator("#f-price-error")).to_have_text("必须是数字")
+        visit.shot("product-form-errors")
+        page.get_by_label("名称").fill("无线鼠标")
+        page.get_by_label("价格（元）").fill("59.90")
+        page.get_by_label("分类").fill("电子产品")
+        page.get_by_label("最低库存").fill("10")
+        page.get_by_label("库位").fill("A区-01")
+        page.get_by_role("button", name="创建商品").click()
+        expect(page.get_by_role("status")).to_contain_text("已创建商品「无线鼠标」")
+        expect(page.get_by_test_id("quantity")).to_contain_text("0")
+
+        # Receive stock.
+        page.get_by_role("link", name="出入库 / 盘点").click()
+        expect(page.get_by_test_id("chosen")).to_contain_text("无线鼠标")
+        receive = page.locator("#op-in")
+        receive.get_by_label("数量").fill("50")
+        receive.get_by_label("原因").fill("采购入库")
+        receive.get_by_label("操作人").fill("张三")
+        receive.get_by_role("button", name="入库").click()
+        expect(page.get_by_role("status")).to_contain_text("入库成功：「无线鼠标」库存 0 → 50")
+        expect(page.get_by_test_id("current-quantity")).to_have_text("50")
+
+        # Try to issue more than there is, and read why it was refused.
+        issue = page.locator("#op-out")
+        issue.get_by_label("数量").fill("80")
+        issue.get_by_label("操作人").fill("张三")
+        issue.get_by_role("button", name="出库").click()
+        expect(page.get_by_test_id("op-error")).to_have_text("库存不足：当前库存 50，本次需要 80")
+        expect(page.get_by_test_id("current-quantity")).to_have_text("50")
+        visit.shot("stock-insufficient")
+
+        # Stocktake: 8 counted, now below the minimum of 10.
+        count = page.locator("#op-adjust")
+        count.get_by_label("实盘数量").fill("8")
+        count.get_by_label("原因").fill("月末盘点")
+        count.get_by_label("操作人").fill("王五")
+        count.get_by_role("button", name="盘点调整").click()
+        expect(page.get_by_role("status")).to_contain_text("库存 50 → 8")
+        expect(page.get_by_test_id("chosen").locator(".badge-warn")).to_have_text("低库存")
+        visit.shot("stock")
+
+        # The dashboard shows it: 4 products, 165 units, their value, 2 low.
+        nav(page, "概览").click()
+        expect(page.get_by_test_id("product-count")).to_have_text("4")
+        expect(page.get_by_test_id("total-units")).to_have_text("165")
+        expect(page.get_by_test_id("stock-value")).to_have_text("¥7,040.20")
+        expect(page.get_by_test_id("low-count")).to_have_text("2")
+        expect(page.locator("table")).to_contain_text("月末盘点")
+        assert chart_drawn(page, "daily-chart")
+        visit.shot("dashboard")
+
+        # The movement log, filtered as the API filters.
+        nav(page, "流水").click()
+        expect(page.locator("tbody tr")).to_have_count(6)
+        page.get_by_label("动作").select_option("adjust")
+        page.get_by_role("button", name="筛选").click()
+        expect(page.locator("tbody tr")).to_have_count(1)
+        expect(page.locator("tbody")).to_contain_text("无线鼠标")
+        expect(page.locator("tbody")).to_contain_text("−42")
+        page.get_by_role("link", name="清除").click()
+        page.get_by_label("操作人").fill("张三")
+        page.get_by_role("button", name="筛选").click()
+        expect(page.locator("tbody tr")).to_have_count(1)
+        expect(page.locator("tbody")).to_contain_text("采购入库")
+        page.get_by_role("link", name="清除").click()
+        visit.shot("logs")
+
+        # The low-stock badge and list.
+        expect(page.locator(".nav-badge")).to_have_text("2")
+        page.locator("nav.nav").get_by_role("link", name=re.compile("^低库存")).click()
+        rows = page.locator("tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.first).to_contain_text("A4 打印纸")  # shortage 18 before 2
+        expect(rows.nth(1)).to_contain_text("无线鼠标")
+        visit.shot("low-stock")
+
+        # The product page: its history and the chart of its quantity.
+        rows.nth(1).get_by_role("link", name="无线鼠标").click()
+        expect(page.get_by_test_id("quantity")).to_contain_text("8")
+        expect(page.locator("tbody tr")).to_have_count(2)
+        assert chart_drawn(page, "history-chart")
+        visit.shot("product")
+
+        # Products: search and category filter.
+        nav(page, "商品").click()
+        expect(page.locator("tbody tr")).to_have_count(4)
+        visit.shot("products")
+        page.get_by_label("分类").select_option(label="食品（1）")
+        page.get_by_role("button", name="筛选").click()
+        expect(page.locator("tbody tr")).to_have_count(1)
+        expect(page.locator("tbody")).to_contain_text("有机绿茶")
+
+        # Statistics.
+        nav(page, "统计").click()
+        expect(page.locator(".stats")).to_contain_text("242")  # 120 + 12 + 60 + 50 received
+        assert chart_drawn(page, "daily-chart")
+        visit.shot("statistics")
+
+        # Delete a product after confirming; its history stays in the log.
+        nav(page, "商品").click()
+        page.get_by_role("link", name="不锈钢保温杯").click()
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="删除").click()
+        expect(page.get_by_role("status")).to_contain_text("已删除商品「不锈钢保温杯」")
+        expect(page.locator("tbody tr")).to_have_count(3)
+        nav(page, "流水").click()
+        expect(page.locator("tbody")).to_contain_text("不锈钢保温杯")
+
+        # A page that does not exist is a friendly page, not a trace.
+        response = visit.goto("/console/products/987654")
+        assert response.status == 404
+        expect(page.get_by_role("heading", name="页面不存在")).to_be_visible()
+        expect(page.locator("body")).not_to_contain_text("Traceback")
+        visit.shot("not-found")
+
+        assert visit.problems == []
+    finally:
+        visit.close()
+
+
+def test_the_console_fits_a_phone(browser, live_server):
+    from playwright.sync_api import expect
+
+    seed(live_server.url)
+    visit = Visit(browser, live_server.url, width=390, height=844, prefix="phone-")
+    page = visit.page
+    try:
+        for path, name in (("/console/", "dashboard"), ("/console/stock?product_id=1", "stock"),
+                           ("/console/products", "products")):
+            response = visit.goto(path)
+            assert response.status == 200
+            expect(page.locator("main")).to_be_visible(timeout=TIMEOUT_MS)
+            overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is wider than the phone by {overflow}px"
+            visit.shot(name)
+        assert visit.problems == []
+    finally:
+        visit.close()
