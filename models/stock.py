@@ -21,6 +21,7 @@ class Stock(db.Model):
         CheckConstraint("min_quantity >= 0", name="min_quantity_not_negative"),
         Index("ix_stock_location", "location"),
         Index("ix_stock_quantity", "quantity"),
+        Index("ix_stock_units_moved", "units_moved"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -31,6 +32,13 @@ class Stock(db.Model):
     max_quantity: Mapped[int | None]
     location: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Running totals of this product's movements, changed by the same UPDATE as the
+    # count (the row is locked already): statistics read them instead of the ledger.
+    movements: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    total_in: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    total_out: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    adjust_net: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    units_moved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     product: Mapped["Product"] = relationship(back_populates="stock", lazy="joined", innerjoin=True)
 

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 
 from database import db
-from models import ACTIONS, Product, StockLog
+from models import ACTIONS, MovementDaily, Product, Stock, StockLog
 from schemas.log import LogQuery, StatisticsQuery
 from services.pagination import paginate
 from utils.exceptions import NotFound
@@ -74,53 +74,23 @@ def _sum_where(action: str, column=StockLog.quantity):
 
 
 def statistics(query: StatisticsQuery) -> dict[str, Any]:
-    """Totals, per-action sums, the busiest products and a daily series, all aggregated in SQL."""
-    filters = _time_filters(query.start_date, query.end_date)
-    if query.product_id is not None:
-        filters.append(StockLog.product_id == query.product_id)
+    """Totals, per-action sums, the busiest products and a daily series, aggregated in SQL.
 
-    by_action = {action: {"count": 0, "quantity": 0} for action in ACTIONS}
-    for action, count, quantity in db.session.execute(
-        select(StockLog.action, func.count(), func.coalesce(func.sum(StockLog.quantity), 0))
-        .where(*filters)
-        .group_by(StockLog.action)
-    ):
-        by_action[action] = {"count": count, "quantity": int(quantity)}
-
-    moved = func.sum(func.abs(StockLog.quantity))
-    top_rows = db.session.execute(
-        select(
-            StockLog.product_id,
-            Product.name,
-            func.coalesce(Product.sku, func.max(StockLog.sku)),
-            func.count(),
-            _sum_where("in"),
-            _sum_where("out"),
-            moved,
-        )
-        .join(Product, Product.id == StockLog.product_id)
-        .where(*filters)
-        .group_by(StockLog.product_id, Product.name, Product.sku)
-        .order_by(moved.desc(), StockLog.product_id)
-        .limit(TOP_PRODUCTS)
-    )
-    top_products = [
-        {"product_id": pid, "name": name, "sku": sku, "movements": count,
-         "total_in": int(total_in), "total_out": int(total_out), "units_moved": int(units)}
-        for pid, name, sku, count, total_in, total_out, units in top_rows
-    ]
-
-    day = func.date(StockLog.created_at)
-    daily = [
-        {"date": str(when), "in": int(total_in), "out": int(total_out), "adjust": int(adjusted)}
-        for when, total_in, total_out, adjusted in db.session.execute(
-            select(day, _sum_where("in"), _sum_where("out"), _sum_where("adjust"))
-            .where(*filters)
-            .group_by(day)
-            .order_by(day)
-        )
-    ]
-
+    Whole days across all products are answered from the running totals that every
+    movement updates in its own transaction (the stock rows and `movement_daily`);
+    a product or a time of day narrows the question enough to aggregate the ledger.
+    """
+    whole_days = not any(isinstance(bound, datetime) for bound in (query.start_date, query.end_date))
+    if query.product_id is None and whole_days:
+        by_action, daily = _totals_by_day(query.start_date, query.end_date)
+        unbounded = query.start_date is None and query.end_date is None
+        top_products = _top_products_overall() if unbounded else _top_products_in(_time_filters(query.start_date, query.end_date))
+    else:
+        filters = _time_filters(query.start_date, query.end_date)
+        if query.product_id is not None:
+            filters.append(StockLog.product_id == query.product_id)
+        by_action, daily = _ledger_by_action(filters), _ledger_daily(filters)
+        top_products = _top_products_in(filters)
     total_in = by_action["in"]["quantity"]
     total_out = by_action["out"]["quantity"]
     return {
@@ -132,3 +102,76 @@ def statistics(query: StatisticsQuery) -> dict[str, Any]:
         "top_products": top_products,
         "daily": daily,
     }
+
+
+def _totals_by_day(start: date | None, end: date | None) -> tuple[dict, list[dict]]:
+    days = [MovementDaily.day >= start] if start else []
+    if end:
+        days.append(MovementDaily.day <= end)
+    columns = [getattr(MovementDaily, f"{action}_{kind}") for action in ACTIONS for kind in ("movements", "quantity")]
+    sums = db.session.execute(select(*(func.coalesce(func.sum(c), 0) for c in columns)).where(*days)).one()
+    by_action = {
+        action: {"count": int(sums[2 * i]), "quantity": int(sums[2 * i + 1])} for i, action in enumerate(ACTIONS)
+    }
+    rows = db.session.execute(
+        select(MovementDaily.day, MovementDaily.in_quantity, MovementDaily.out_quantity, MovementDaily.adjust_quantity)
+        .where(*days)
+        .order_by(MovementDaily.day)
+    )
+    daily = [{"date": str(day), "in": int(i), "out": int(o), "adjust": int(a)} for day, i, o, a in rows]
+    return by_action, daily
+
+
+def _top_products_overall() -> list[dict]:
+    """The busiest products of all time, from their stock rows' running totals (indexed)."""
+    last_sku = (
+        select(StockLog.sku).where(StockLog.product_id == Stock.product_id)
+        .order_by(StockLog.seq.desc()).limit(1).scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Stock.product_id, Product.name, func.coalesce(Product.sku, last_sku), Stock.movements,
+               Stock.total_in, Stock.total_out, Stock.units_moved)
+        .join(Product, Product.id == Stock.product_id)
+        .where(Stock.movements > 0)
+        .order_by(Stock.units_moved.desc(), Stock.product_id)
+        .limit(TOP_PRODUCTS)
+    )
+    return [_top_entry(*row) for row in rows]
+
+
+def _top_products_in(filters: list) -> list[dict]:
+    moved = func.sum(func.abs(StockLog.quantity))
+    rows = db.session.execute(
+        select(StockLog.product_id, Product.name, func.coalesce(Product.sku, func.max(StockLog.sku)), func.count(),
+               _sum_where("in"), _sum_where("out"), moved)
+        .join(Product, Product.id == StockLog.product_id)
+        .where(*filters)
+        .group_by(StockLog.product_id, Product.name, Product.sku)
+        .order_by(moved.desc(), StockLog.product_id)
+        .limit(TOP_PRODUCTS)
+    )
+    return [_top_entry(*row) for row in rows]
+
+
+def _top_entry(product_id, name, sku, movements, total_in, total_out, units) -> dict:
+    return {"product_id": product_id, "name": name, "sku": sku, "movements": int(movements),
+            "total_in": int(total_in), "total_out": int(total_out), "units_moved": int(units)}
+
+
+def _ledger_by_action(filters: list) -> dict:
+    by_action = {action: {"count": 0, "quantity": 0} for action in ACTIONS}
+    for action, count, quantity in db.session.execute(
+        select(StockLog.action, func.count(), func.coalesce(func.sum(StockLog.quantity), 0))
+        .where(*filters)
+        .group_by(StockLog.action)
+    ):
+        by_action[action] = {"count": count, "quantity": int(quantity)}
+    return by_action
+
+
+def _ledger_daily(filters: list) -> list[dict]:
+    day = func.date(StockLog.created_at)
+    rows = db.session.execute(
+        select(day, _sum_where("in"), _sum_where("out"), _sum_where("adjust")).where(*filters).group_by(day).order_by(day)
+    )
+    return [{"date": str(when), "in": int(i), "out": int(o), "adjust": int(a)} for when, i, o, a in rows]

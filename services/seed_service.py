@@ -2,6 +2,7 @@
 written with bulk inserts in one transaction."""
 import random
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -9,8 +10,9 @@ from decimal import Decimal
 from sqlalchemy import insert, select
 
 from database import db
-from models import GENESIS_HASH, Product, Stock, StockLog, chain_hash
+from models import GENESIS_HASH, MovementDaily, Product, Stock, StockLog, chain_hash
 from models.types import utcnow
+from services.ledger_service import DAILY_COLUMNS, TOTALS, count_movement
 from services.transaction import run_in_write_transaction
 
 CATEGORIES = ["食品", "饮料", "日用品", "电子产品", "文具", "服装", "家居", "母婴"]
@@ -64,6 +66,8 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         ).all()
         levels = {pid: 0 for pid, _, _ in catalogue}
         chains = {pid: (0, GENESIS_HASH) for pid, _, _ in catalogue}
+        totals = {pid: dict.fromkeys(TOTALS, 0) for pid, _, _ in catalogue}
+        days: dict = defaultdict(lambda: dict.fromkeys(DAILY_COLUMNS, 0))
         step = timedelta(days=HISTORY_DAYS) / max(movements, 1)
         pending = []
         for index in range(movements):
@@ -71,6 +75,7 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
             entry = _next_entry(rng, pid, sku, name, levels[pid], chains[pid], now - timedelta(days=HISTORY_DAYS) + step * index)
             levels[pid] = entry.after_quantity
             chains[pid] = (entry.seq, entry.hash)
+            count_movement(totals[pid], days[entry.created_at.date()], entry.action, entry.quantity)
             pending.append(entry.__dict__)
             if len(pending) == CHUNK:
                 db.session.execute(insert(StockLog), pending)
@@ -79,13 +84,23 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
             db.session.execute(insert(StockLog), pending)
         stock_rows = [{
             "product_id": pid, "quantity": levels[pid], "min_quantity": rng.choice([0, 5, 10, 20, 50]),
-            "location": rng.choice(LOCATIONS), "updated_at": now,
+            "location": rng.choice(LOCATIONS), "updated_at": now, **totals[pid],
         } for pid, _, _ in catalogue]
         for start in range(0, len(stock_rows), CHUNK):
             db.session.execute(insert(Stock), stock_rows[start:start + CHUNK])
+        _add_daily_totals(days)
         return {"products": len(catalogue), "movements": movements, "sku_prefix": f"SEED-{batch}-"}
 
     return run_in_write_transaction(work)
+
+
+def _add_daily_totals(days: dict) -> None:
+    """Merge the seeded days into `movement_daily` (a day may already have movements)."""
+    for day, sums in sorted(days.items()):
+        row = db.session.get(MovementDaily, day) or MovementDaily(day=day, **dict.fromkeys(DAILY_COLUMNS, 0))
+        for column, value in sums.items():
+            setattr(row, column, getattr(row, column) + value)
+        db.session.add(row)
 
 
 def _next_entry(rng: random.Random, pid: int, sku: str, name: str, level: int, chain: tuple[int, str], when) -> _Entry:

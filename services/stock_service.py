@@ -4,9 +4,11 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from database import db
-from models import GENESIS_HASH, Product, Stock, StockLog
+from models import GENESIS_HASH, MovementDaily, Product, Stock, StockLog
 from models.types import utcnow
 from schemas.common import MAX_STOCK
 from schemas.stock import (
@@ -201,15 +203,39 @@ def record_change(stock: Stock, action: str, movement: Movement | StockChange) -
         raise InsufficientStock(details={"product_id": stock.product_id, "available": before, "requested": amount})
     if after > MAX_STOCK:
         raise ValidationFailed("库存数量超出上限", {"quantity": f"结果库存不能超过 {MAX_STOCK}"})
+    logged = after - before if action == "adjust" else amount
     result = db.session.execute(
         update(Stock)
         .where(Stock.product_id == stock.product_id, Stock.quantity == before)
-        .values(quantity=after, updated_at=utcnow()),
+        .values(
+            quantity=after,
+            updated_at=utcnow(),
+            movements=Stock.movements + 1,
+            total_in=Stock.total_in + (logged if action == "in" else 0),
+            total_out=Stock.total_out + (logged if action == "out" else 0),
+            adjust_net=Stock.adjust_net + (logged if action == "adjust" else 0),
+            units_moved=Stock.units_moved + abs(logged),
+        ),
         execution_options={"synchronize_session": "evaluate"},
     )
     if result.rowcount != 1:
         raise Conflict("库存已被并发修改，请重试", {"product_id": stock.product_id})
-    return _append_log(stock, action, after - before if action == "adjust" else amount, before, after, movement)
+    log = _append_log(stock, action, logged, before, after, movement)
+    _count_in_daily_totals(log)
+    return log
+
+
+def _count_in_daily_totals(log: StockLog) -> None:
+    """Add a movement to its day's totals (an upsert of that day's single row)."""
+    movements, quantity = getattr(MovementDaily, f"{log.action}_movements"), getattr(MovementDaily, f"{log.action}_quantity")
+    values = {"day": log.created_at.date(), movements.key: 1, quantity.key: log.quantity}
+    increments = {movements.key: movements + 1, quantity.key: quantity + log.quantity}
+    if db.session.get_bind().dialect.name == "mysql":
+        statement = mysql_insert(MovementDaily).values(values).on_duplicate_key_update(increments)
+    else:
+        statement = sqlite_insert(MovementDaily).values(values).on_conflict_do_update(
+            index_elements=[MovementDaily.day], set_=increments)
+    db.session.execute(statement)
 
 
 def _append_log(stock: Stock, action: str, quantity: int, before: int, after: int, movement) -> StockLog:

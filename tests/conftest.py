@@ -20,7 +20,7 @@ from main import create_app  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TABLES_CHILD_FIRST = ("idempotency_keys", "stock_logs", "stock", "products")
+TABLES_CHILD_FIRST = ("idempotency_keys", "movement_daily", "stock_logs", "stock", "products")
 
 
 def database_url(tmp_path: Path) -> str:

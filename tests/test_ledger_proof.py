@@ -36,8 +36,17 @@ def verify(client, **params) -> dict:
     return response.get_json()["data"]
 
 
+ROLLUP_PROBLEMS = ("累计数", "日汇总")
+
+
 def problem_spots(report: dict) -> set[tuple[int, int]]:
-    return {(problem["product_id"], problem["seq"]) for problem in report["problems"]}
+    """Where the chain itself is broken; a tampered row also makes the running
+    totals disagree, which verify reports separately (see `rollup_problems`)."""
+    return {(p["product_id"], p["seq"]) for p in report["problems"] if p not in rollup_problems(report)}
+
+
+def rollup_problems(report: dict) -> list[dict]:
+    return [p for p in report["problems"] if any(word in p["problem"] for word in ROLLUP_PROBLEMS)]
 
 
 def execute_sql(app, sql: str, **params) -> None:
@@ -140,7 +149,7 @@ def test_verify_names_the_product_and_seq_of_an_edited_row(app, client, ledger, 
 
     assert report["problems"], report
     assert (a, 3) in problem_spots(report)
-    assert all(problem["product_id"] == a for problem in report["problems"])
+    assert {product_id for product_id, _ in problem_spots(report)} == {a}
     assert all(isinstance(problem["problem"], str) and problem["problem"] for problem in report["problems"])
 
 
@@ -344,3 +353,21 @@ def test_bad_as_of_values_are_400(client, ledger, params):
 def test_as_of_of_unknown_product_is_404(client, params):
     response = stock_at(client, 987654, **params)
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("tampering, expected", [
+    ("UPDATE stock SET total_in = total_in + 1 WHERE product_id = :p", "库存行的累计数与流水不符"),
+    ("UPDATE movement_daily SET out_quantity = out_quantity + 1", "的日汇总与流水不符"),
+])
+def test_verify_reports_running_totals_that_disagree_with_the_ledger(app, client, ledger, tampering, expected):
+    a, _ = ledger
+    execute_sql(app, tampering, p=a)
+    report = verify(client)
+    assert problem_spots(report) == set()
+    assert [p["problem"].endswith(expected) for p in rollup_problems(report)] == [True]
+
+
+def test_a_tampered_row_also_breaks_the_running_totals(app, client, ledger):
+    a, _ = ledger
+    execute_sql(app, "UPDATE stock_logs SET quantity = quantity + 1 WHERE product_id = :p AND seq = 2", p=a)
+    assert rollup_problems(verify(client))

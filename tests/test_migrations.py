@@ -1,6 +1,7 @@
 """`flask db upgrade` on an empty database gives exactly the models' schema."""
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from database import db
 from main import create_app
 
@@ -23,3 +24,32 @@ def test_start_up_migrates_a_fresh_database_and_serves(empty_database_url):
     assert created.status_code == 201
     with app.app_context():
         db.engine.dispose()
+
+
+def test_running_totals_migration_backfills_existing_ledgers(empty_database_url):
+    """A database with history from before the running totals gets them computed."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "f22d63e8427f"]).exit_code == 0
+    with app.app_context():
+        db.session.execute(text(
+            "INSERT INTO products (id, name, price, sku, created_at, updated_at, version)"
+            " VALUES (1, '旧商品', 1, 'OLD-1', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"))
+        db.session.execute(text(
+            "INSERT INTO stock (product_id, quantity, min_quantity, updated_at) VALUES (1, 7, 0, '2026-01-02 00:00:00')"))
+        for seq, action, quantity, before, after, day in ((1, "in", 10, 0, 10, "2026-01-01"), (2, "out", 3, 10, 7, "2026-01-02")):
+            db.session.execute(text(
+                "INSERT INTO stock_logs (product_id, seq, action, quantity, before_quantity, after_quantity, sku,"
+                " product_name, created_at, prev_hash, hash) VALUES (1, :seq, :action, :quantity, :before, :after,"
+                " 'OLD-1', '旧商品', :day, '', '')"),
+                {"seq": seq, "action": action, "quantity": quantity, "before": before, "after": after, "day": f"{day} 08:00:00"})
+        db.session.commit()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    with app.app_context():
+        totals = db.session.execute(text(
+            "SELECT movements, total_in, total_out, adjust_net, units_moved FROM stock WHERE product_id = 1")).one()
+        days = db.session.execute(text(
+            "SELECT day, in_quantity, out_quantity FROM movement_daily ORDER BY day")).all()
+        db.engine.dispose()
+    assert tuple(totals) == (2, 10, 3, 0, 13)
+    assert [(str(day), i, o) for day, i, o in days] == [("2026-01-01", 10, 0), ("2026-01-02", 0, 3)]

@@ -98,6 +98,14 @@ class StockMachine(RuleBasedStateMachine):
             report = self.client.get(f"/api/logs/verify?product_id={pid}").get_json()["data"]
             assert report["problems"] == []
 
+    @invariant()
+    def statistics_from_running_totals_equal_the_ledgers(self):
+        """Whole-range statistics come from the running totals; a datetime bound makes
+        the service aggregate the ledger itself. Both must say the same."""
+        from_totals = self.client.get("/api/logs/statistics").get_json()["data"]
+        from_ledger = self.client.get("/api/logs/statistics?start_date=2000-01-01T00:00:00Z").get_json()["data"]
+        assert from_totals == from_ledger
+
 
 def test_stock_service_matches_a_simple_model(client):
     run_state_machine_as_test(
