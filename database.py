@@ -1,10 +1,12 @@
 """The database handle, per-dialect connection setup and race-free schema creation."""
 import fcntl
+import os
 import sqlite3
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_migrate import Migrate, upgrade
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import Engine, MetaData, event, text
@@ -55,6 +57,39 @@ def engine_options(config: dict) -> dict:
     return options
 
 
+class SQLiteWriteQueue:
+    """Writers of one SQLite file take turns through an flock on a side file.
+
+    SQLite's own busy handler polls with sleeps of up to 100 ms, so under contention
+    waiting writers oversleep and throughput collapses; the kernel hands an flock to
+    the next waiter the moment it is released. Each process opens its own descriptor
+    (flock is per open file), and threads of one process queue on a mutex first.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    @contextmanager
+    def turn(self):
+        with self._mutex:
+            if self._pid != os.getpid():  # after a fork, never share the parent's descriptor
+                self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def write_turn():
+    """The calling app's SQLite write queue, or nothing to wait for on other databases."""
+    queue = current_app.extensions.get("sqlite_write_queue")
+    return queue.turn() if queue else nullcontext()
+
+
 def register_sqlite_setup(app: Flask) -> None:
     """WAL, busy timeout and explicit BEGIN so concurrent writers queue, not fail."""
     busy_ms = int(app.config["SQLITE_BUSY_TIMEOUT"] * 1000)
@@ -66,6 +101,8 @@ def register_sqlite_setup(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name != "sqlite":
         return
+    if engine.url.database and engine.url.database != ":memory:":
+        app.extensions["sqlite_write_queue"] = SQLiteWriteQueue(Path(engine.url.database).with_suffix(".write-lock"))
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record) -> None:

@@ -5,7 +5,7 @@ from typing import TypeVar
 from flask import g
 from sqlalchemy.exc import OperationalError
 
-from database import SQLITE_WRITE_OPTION, db
+from database import SQLITE_WRITE_OPTION, db, write_turn
 
 T = TypeVar("T")
 
@@ -36,26 +36,27 @@ def run_in_write_transaction(work: Callable[[], T], *, commit: bool = True) -> T
     while True:
         if session.in_transaction():
             session.commit()  # end a read-only transaction so the write lock is taken at BEGIN
-        session.connection(execution_options={SQLITE_WRITE_OPTION: True})
-        g.write_transaction_open = True
-        try:
-            result = work()
-            session.flush()
-            if commit:
-                session.commit()
-            else:
+        with write_turn():
+            session.connection(execution_options={SQLITE_WRITE_OPTION: True})
+            g.write_transaction_open = True
+            try:
+                result = work()
+                session.flush()
+                if commit:
+                    session.commit()
+                else:
+                    session.rollback()
+                return result
+            except OperationalError as exc:
                 session.rollback()
-            return result
-        except OperationalError as exc:
-            session.rollback()
-            if attempt == MAX_ATTEMPTS or not _is_retryable(exc):
+                if attempt == MAX_ATTEMPTS or not _is_retryable(exc):
+                    raise
+            except BaseException:
+                session.rollback()
                 raise
-            attempt += 1
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            g.write_transaction_open = False
+            finally:
+                g.write_transaction_open = False
+        attempt += 1
 
 
 def _joined(session, work: Callable[[], T], commit: bool) -> T:
