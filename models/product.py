@@ -23,6 +23,7 @@ class Product(db.Model):
         Index("ix_products_price", "price"),
         Index("ix_products_created_at", "created_at"),
         Index("ix_products_updated_at", "updated_at"),
+        Index("ix_products_deleted_at", "deleted_at"),  # counts of live products read the index only
         MYSQL_TABLE_ARGS,
     )
 

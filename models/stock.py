@@ -2,7 +2,7 @@
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, and_
+from sqlalchemy import BigInteger, CheckConstraint, Computed, ForeignKey, Index, String, and_
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,6 +22,7 @@ class Stock(db.Model):
         Index("ix_stock_location", "location"),
         Index("ix_stock_quantity", "quantity"),
         Index("ix_stock_units_moved", "units_moved"),
+        Index("ix_stock_shortage", "shortage"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -31,6 +32,8 @@ class Stock(db.Model):
     min_quantity: Mapped[int] = mapped_column(default=0)
     max_quantity: Mapped[int | None]
     location: Mapped[str | None] = mapped_column(String(100))
+    # Kept by the database itself; indexed so the low-stock list reads only low rows.
+    shortage: Mapped[int] = mapped_column(BigInteger, Computed("min_quantity - quantity", persisted=True))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Running totals of this product's movements, changed by the same UPDATE as the
     # count (the row is locked already): statistics read them instead of the ledger.
@@ -50,4 +53,5 @@ class Stock(db.Model):
     @is_low.inplace.expression
     @classmethod
     def _is_low_expression(cls):
-        return and_(cls.min_quantity > 0, cls.quantity <= cls.min_quantity)
+        # shortage >= 0 first: a range on its index, then the threshold check.
+        return and_(cls.shortage >= 0, cls.min_quantity > 0)

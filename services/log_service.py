@@ -47,7 +47,10 @@ def list_logs(query: LogQuery) -> Page:
     if query.operator:
         filters.append(StockLog.operator == query.operator)
     statement = select(StockLog).where(*filters).order_by(StockLog.id.desc())
-    return paginate(statement, query.page, query.per_page)
+    total = None
+    if query.operator is None and query.start_date is None and query.end_date is None:
+        total = _movement_count(query.product_id, query.action)
+    return paginate(statement, query.page, query.per_page, total=total)
 
 
 def get_log(log_id: int) -> StockLog:
@@ -62,7 +65,20 @@ def product_logs(product_id: int, page: int, per_page: int) -> Page:
     if db.session.get(Product, product_id) is None:
         raise NotFound("商品不存在", {"product_id": product_id})
     statement = select(StockLog).where(StockLog.product_id == product_id).order_by(StockLog.id.desc())
-    return paginate(statement, page, per_page)
+    return paginate(statement, page, per_page, total=_movement_count(product_id, None))
+
+
+def _movement_count(product_id: int | None, action: str | None) -> int:
+    """How many ledger rows match, from the running totals kept with every movement
+    (exact, as they commit together) instead of counting a million rows."""
+    if product_id is None:
+        actions = [action] if action else list(ACTIONS)
+        return int(db.session.scalar(select(func.coalesce(func.sum(
+            sum(getattr(MovementDaily, f"{name}_movements") for name in actions)), 0))))
+    if action is None:
+        return db.session.scalar(select(Stock.movements).where(Stock.product_id == product_id)) or 0
+    return db.session.scalar(
+        select(func.count()).select_from(StockLog).where(StockLog.product_id == product_id, StockLog.action == action))
 
 
 def list_actions() -> list[dict[str, str]]:

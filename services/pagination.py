@@ -5,13 +5,24 @@ from database import db
 from utils.pagination import Page
 
 
-def paginate(statement: Select, page: int, per_page: int, scalars: bool = True) -> Page:
-    """Run `statement` for one page, plus a COUNT over the same filters."""
-    total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery()))
-    window = statement.limit(per_page).offset((page - 1) * per_page)
-    result = db.session.execute(window)
-    rows = list(result.scalars().unique() if scalars else result.all())
-    return Page(items=rows, page=page, per_page=per_page, total=total or 0)
+def paginate(statement: Select, page: int, per_page: int, key=None, total: int | None = None) -> Page:
+    """One page of `statement`'s entities, plus a COUNT over the same filters (unless
+    the caller knows `total` already).
+
+    With `key` (the entity's primary key column) the page is found in two steps: the
+    keys of the page from the narrow rows alone, then those rows whole with their
+    eagerly joined relations. A deep page then skips plain index entries instead of
+    joining every row it passes over.
+    """
+    if total is None:
+        total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+    offset = (page - 1) * per_page
+    if key is None:
+        rows = list(db.session.scalars(statement.limit(per_page).offset(offset)).unique())
+    else:
+        keys = db.session.scalars(statement.with_only_columns(key).limit(per_page).offset(offset)).all()
+        rows = list(db.session.scalars(statement.where(key.in_(keys))).unique()) if keys else []
+    return Page(items=rows, page=page, per_page=per_page, total=total)
 
 
 def contains(column, text: str):

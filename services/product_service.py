@@ -44,7 +44,7 @@ def list_products(query: ProductQuery) -> Page:
     column = getattr(Product, query.sort.lstrip("-"))
     order = column.desc() if query.sort.startswith("-") else column.asc()
     statement = statement.order_by(order, Product.id.desc() if query.sort.startswith("-") else Product.id)
-    return paginate(statement, query.page, query.per_page)
+    return paginate(statement, query.page, query.per_page, key=Product.id)
 
 
 def get_product(product_id: int) -> Product:

@@ -56,15 +56,13 @@ def list_stock(query: StockQuery) -> Page:
         column.desc() if descending else column.asc(),
         Stock.product_id.desc() if descending else Stock.product_id,
     )
-    return paginate(statement, query.page, query.per_page)
+    return paginate(statement, query.page, query.per_page, key=Stock.product_id)
 
 
 def list_low_stock(page: int, per_page: int) -> Page:
     """Rows at or below their minimum, largest shortage first."""
-    statement = _live_stock().where(Stock.is_low).order_by(
-        (Stock.min_quantity - Stock.quantity).desc(), Stock.product_id
-    )
-    return paginate(statement, page, per_page)
+    statement = _live_stock().where(Stock.is_low).order_by(Stock.shortage.desc(), Stock.product_id)
+    return paginate(statement, page, per_page, key=Stock.product_id)
 
 
 def get_stock(product_id: int) -> Stock:
