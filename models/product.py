@@ -19,7 +19,7 @@ class Product(db.Model):
     __tablename__ = "products"
     __table_args__ = (
         Index("ix_products_name", "name"),
-        Index("ix_products_category", "category"),
+        Index("ix_products_category", "category", "deleted_at"),  # covers the category filter and its count
         Index("ix_products_price", "price"),
         Index("ix_products_created_at", "created_at"),
         Index("ix_products_updated_at", "updated_at"),

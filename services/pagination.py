@@ -1,5 +1,5 @@
 """Counting and slicing a query into one page, without loading the rest."""
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func
 
 from database import db
 from utils.pagination import Page
@@ -15,7 +15,9 @@ def paginate(statement: Select, page: int, per_page: int, key=None, total: int |
     joining every row it passes over.
     """
     if total is None:
-        total = db.session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+        # COUNT(*) over the same FROM and filters, without the entity's eager joins.
+        counting = statement.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
+        total = db.session.scalar(counting) or 0
     offset = (page - 1) * per_page
     if key is None:
         rows = list(db.session.scalars(statement.limit(per_page).offset(offset)).unique())

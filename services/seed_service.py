@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select
 
-from database import db
+from database import db, refresh_planner_statistics
 from models import GENESIS_HASH, MovementDaily, Product, Stock, StockLog, chain_hash
 from models.types import utcnow
 from services.ledger_service import DAILY_COLUMNS, TOTALS, count_movement
@@ -91,7 +91,9 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         _add_daily_totals(days)
         return {"products": len(catalogue), "movements": movements, "sku_prefix": f"SEED-{batch}-"}
 
-    return run_in_write_transaction(work)
+    summary = run_in_write_transaction(work)
+    refresh_planner_statistics()
+    return summary
 
 
 def _add_daily_totals(days: dict) -> None:

@@ -42,7 +42,7 @@ def upgrade():
         batch_op.add_column(sa.Column('shortage', sa.BigInteger(),
                                       sa.Computed('min_quantity - quantity', persisted=True), nullable=True))
         batch_op.create_index('ix_stock_units_moved', ['units_moved'], unique=False)
-        batch_op.create_index('ix_stock_shortage', ['shortage'], unique=False)
+        batch_op.create_index('ix_stock_shortage', ['shortage', 'min_quantity'], unique=False)
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.create_index('ix_products_deleted_at', ['deleted_at'], unique=False)
 

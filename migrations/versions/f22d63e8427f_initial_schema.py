@@ -57,7 +57,7 @@ def upgrade():
     mysql_engine='InnoDB'
     )
     with op.batch_alter_table('products', schema=None) as batch_op:
-        batch_op.create_index('ix_products_category', ['category'], unique=False)
+        batch_op.create_index('ix_products_category', ['category', 'deleted_at'], unique=False)
         batch_op.create_index('ix_products_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_products_name', ['name'], unique=False)
         batch_op.create_index('ix_products_price', ['price'], unique=False)
