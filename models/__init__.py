@@ -1,7 +1,10 @@
 """Table mappings; importing this package registers every model with the metadata."""
+from models.api_key import ROLES, ApiKey
 from models.idempotency import IdempotencyRecord
 from models.product import Product
 from models.stock import Stock
 from models.stock_log import ACTIONS, GENESIS_HASH, StockLog, chain_hash
 
-__all__ = ["ACTIONS", "GENESIS_HASH", "IdempotencyRecord", "Product", "Stock", "StockLog", "chain_hash"]
+__all__ = [
+    "ACTIONS", "GENESIS_HASH", "ROLES", "ApiKey", "IdempotencyRecord", "Product", "Stock", "StockLog", "chain_hash",
+]
