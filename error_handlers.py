@@ -1,11 +1,13 @@
 """The one place exceptions become the JSON error envelope."""
 from flask import Flask
+from flask_limiter import RateLimitExceeded
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from database import db
-from utils.exceptions import AppError, ServiceUnavailable
+from rate_limits import retry_after_seconds
+from utils.exceptions import AppError, RateLimited, ServiceUnavailable
 from utils.response_handler import error
 from utils.validation import field_details
 
@@ -22,7 +24,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
     def app_error(exc: AppError):
         db.session.rollback()
-        return error(exc.status, exc.code, exc.message, exc.details)
+        response = error(exc.status, exc.code, exc.message, exc.details)
+        response.headers.update(exc.headers)
+        return response
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(exc: RateLimitExceeded):
+        return app_error(RateLimited(details={"limit": str(exc.limit.limit)},
+                                     headers={"Retry-After": str(retry_after_seconds())}))
 
     @app.errorhandler(ValidationError)
     def validation_error(exc: ValidationError):
