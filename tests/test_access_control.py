@@ -110,7 +110,7 @@ def test_both_headers_carry_a_key(secure_app, keys):
     assert client.get("/api/stock/", headers={"Authorization": f"Basic {keys['viewer']}"}).status_code == 401
 
 
-def test_unknown_and_revoked_keys_are_refused(secure_app, keys, runner):
+def test_unknown_and_revoked_keys_are_refused(secure_app, keys):
     client = secure_app.test_client()
     unknown = client.get("/api/stock/", headers=bearer("inv_not-a-real-key"))
     assert unknown.status_code == 401 and unknown.get_json()["error"]["code"] == "UNAUTHORIZED"
