@@ -8,8 +8,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from openapi_spec import build_document
 from models import ROLES
+from openapi_spec import build_document
 from services import api_key_service, idempotency_service, ledger_service, seed_service
 from utils.exceptions import AppError
 

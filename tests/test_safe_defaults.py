@@ -5,10 +5,13 @@ import re
 
 import pytest
 from flask import Blueprint, request
+from sqlalchemy import select
 
 from database import db
 from main import create_app
+from models import ApiKey
 from routes.access import console_login, current_caller
+from services import api_key_service
 from tests.test_access_control import bearer, issue_keys, make_app
 
 
@@ -122,9 +125,5 @@ def test_console_login_hook(db_url):
     # The session cookie is for the console only: the JSON API still wants a key.
     assert browser.get("/api/stock/").status_code == 401
     with app.app_context():
-        from services import api_key_service
-        from sqlalchemy import select
-
-        from models import ApiKey
         api_key_service.revoke_key(db.session.scalar(select(ApiKey.id).where(ApiKey.name == "viewer-key")))
     assert browser.get("/console/").status_code == 302  # revoked: logged out at once
