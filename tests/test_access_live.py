@@ -1,11 +1,15 @@
 """Access control and rate limits under real gunicorn: one budget per key shared by
 every worker through Redis, and no key ever echoed in an answer or a log line."""
+import json
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
 from redis import Redis
+from prometheus_client.mmap_dict import MmapedDict
 from redis.exceptions import RedisError
 
 from database import db
@@ -26,6 +30,26 @@ def _redis() -> Redis:
     return client
 
 
+def _served_per_worker(metrics_dir: Path, path: str) -> list[float]:
+    """Requests to `path` each worker answered, from its own metrics file."""
+    counts = []
+    for file in sorted(metrics_dir.glob("counter_*.db")):
+        values = MmapedDict.read_all_values_from_file(str(file))
+        counts.append(sum(value for key, value, *_ in values
+                          if json.loads(key)[2].get("endpoint") == path and json.loads(key)[1].endswith("_total")))
+    return counts
+
+
+def _wait_for_both_workers(server) -> None:
+    """wait_ready saw one worker; under load the second may still be booting."""
+    metrics_dir = server.log_path.parent / f"metrics-{server.port}"
+    deadline = time.monotonic() + 60
+    while len(_served_per_worker(metrics_dir, "/health")) < 2:
+        assert time.monotonic() < deadline, "the second worker never answered"
+        with ThreadPoolExecutor(4) as pool:  # /health is never rate-limited
+            list(pool.map(lambda _: requests.get(f"{server.url}/health", timeout=20), range(8)))
+
+
 @pytest.fixture
 def secured_server(tmp_path, db_url):
     """Two workers enforcing keys, counting in Redis under a prefix of this run only."""
@@ -39,6 +63,7 @@ def secured_server(tmp_path, db_url):
     })
     try:
         server.wait_ready()
+        _wait_for_both_workers(server)
         app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": db_url, "AUTO_CREATE_SCHEMA": False})
         with app.app_context():
             server.keys = {role: api_key_service.create_key(f"live-{role}", role)[1] for role in ("viewer", "operator")}
@@ -71,7 +96,8 @@ def test_the_limit_holds_across_workers_and_no_key_is_echoed(secured_server):
             assert response.json()["error"]["code"] == "RATE_LIMITED"
             assert 1 <= int(response.headers["Retry-After"]) <= 3601
     metrics_dir = secured_server.log_path.parent / f"metrics-{secured_server.port}"
-    assert len(list(metrics_dir.glob("counter_*.db"))) == 2, "both workers should have served"
+    per_worker = _served_per_worker(metrics_dir, "/api/stock/")
+    assert len(per_worker) == 2 and min(per_worker) > 0, f"both workers should have served: {per_worker}"
     assert list(_redis().scan_iter(f"*{secured_server.prefix}*")), "the counters live in Redis"
 
     # Other callers are not held back by the viewer's spent budget; refusals echo nothing.
