@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from redis import Redis
 from prometheus_client.mmap_dict import MmapedDict
+from redis import Redis
 from redis.exceptions import RedisError
 
 from database import db
