@@ -1,5 +1,5 @@
 """Operator commands: `flask --app main ledger verify`, `… idempotency prune`, `… openapi`,
-`… seed`."""
+`… seed`, `… keys create|list|revoke`."""
 import json
 import sys
 import time
@@ -8,12 +8,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from models import ROLES
 from openapi_spec import build_document
-from services import idempotency_service, ledger_service, seed_service
+from services import api_key_service, idempotency_service, ledger_service, seed_service
 from utils.exceptions import AppError
 
 ledger_cli = AppGroup("ledger", help="The stock movement ledger.")
 idempotency_cli = AppGroup("idempotency", help="Stored Idempotency-Key responses.")
+keys_cli = AppGroup("keys", help="API keys (access control).")
 
 
 @ledger_cli.command("verify")
@@ -32,6 +34,40 @@ def verify_command(product_id: int | None) -> None:
 def prune_command() -> None:
     """Delete stored responses older than IDEMPOTENCY_TTL_HOURS."""
     click.echo(f"pruned {idempotency_service.prune()} idempotency records")
+
+
+@keys_cli.command("create")
+@click.option("--name", required=True, help="Who uses the key; logged as the operator of its changes.")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+def keys_create_command(name: str, role: str) -> None:
+    """Issue a key and print it once: only its hash is kept, it cannot be shown again."""
+    try:
+        key, token = api_key_service.create_key(name, role)
+    except AppError as exc:
+        raise click.UsageError(f"{exc.message} {json.dumps(exc.details, ensure_ascii=False)}") from None
+    click.echo(f"created key {key.id} ({key.prefix}…) for {key.name!r}, role {key.role}")
+    click.echo("store it now; it is not shown again:")
+    click.echo(token)
+
+
+@keys_cli.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="Include revoked keys.")
+def keys_list_command(include_revoked: bool) -> None:
+    """Keys by id, with their non-secret prefix; never the keys themselves."""
+    for key in api_key_service.list_keys(include_revoked):
+        revoked = f"  revoked {key.revoked_at:%Y-%m-%dT%H:%M:%SZ}" if key.revoked_at else ""
+        click.echo(f"{key.id}\t{key.prefix}…\t{key.role}\t{key.name}\tcreated {key.created_at:%Y-%m-%dT%H:%M:%SZ}{revoked}")
+
+
+@keys_cli.command("revoke")
+@click.argument("key_id", type=int)
+def keys_revoke_command(key_id: int) -> None:
+    """Revoke a key by id; requests made with it are refused from now on."""
+    try:
+        key = api_key_service.revoke_key(key_id)
+    except AppError as exc:
+        raise click.UsageError(exc.message) from None
+    click.echo(f"revoked key {key.id} ({key.prefix}…) of {key.name!r}")
 
 
 @click.command("openapi")
@@ -66,3 +102,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(idempotency_cli)
+    app.cli.add_command(keys_cli)

@@ -21,6 +21,13 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+DEFAULT_SECRET_KEY = "dev-only-change-me"
+
+
 def default_sqlite_url() -> str:
     """Embedded database in `instance/`, so `python main.py` needs no setup."""
     instance = BASE_DIR / "instance"
@@ -31,7 +38,7 @@ def default_sqlite_url() -> str:
 class Config:
     """Shared defaults; every value can be overridden from the environment."""
 
-    SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-change-me"
+    SECRET_KEY = os.environ.get("SECRET_KEY") or DEFAULT_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or default_sqlite_url()
     SQLALCHEMY_ENGINE_OPTIONS = {
         "pool_pre_ping": _env_bool("DB_POOL_PRE_PING", True),
@@ -60,22 +67,59 @@ class Config:
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | text
     # How many proxies (Nginx) stand in front and set X-Forwarded-*; 0 trusts none.
     PROXY_HOPS = _env_int("PROXY_HOPS", 0)
+    # Access control: API keys with roles. Off in development unless set, so the
+    # first five minutes need no key; the production config turns it on.
+    AUTH_REQUIRED = _env_bool("AUTH_REQUIRED", False)
+    # Rate limits per caller (API key, or client address without one), in the
+    # `limits` notation ("600 per minute;10000 per day"). RATELIMIT_STORAGE_URI
+    # (redis://…) shares the counters across workers and instances.
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "inventory")
+    RATELIMIT_STRATEGY = os.environ.get("RATELIMIT_STRATEGY", "fixed-window")
+    RATELIMIT_ANONYMOUS = os.environ.get("RATELIMIT_ANONYMOUS", "120 per minute")
+    RATELIMIT_VIEWER = os.environ.get("RATELIMIT_VIEWER", "600 per minute")
+    RATELIMIT_OPERATOR = os.environ.get("RATELIMIT_OPERATOR", "600 per minute")
+    RATELIMIT_ADMIN = os.environ.get("RATELIMIT_ADMIN", "1200 per minute")
+    # Browser origins allowed to call the API (comma-separated); none by default.
+    CORS_ORIGINS = _env_list("CORS_ORIGINS")
+    # The console's login session cookie.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
     DEBUG = False
     TESTING = False
 
 
 class DevelopmentConfig(Config):
+    APP_ENV = "development"
     DEBUG = _env_bool("FLASK_DEBUG", False)
 
 
 class TestingConfig(Config):
+    APP_ENV = "testing"
     TESTING = True
+    # Off so the suite is never flaky; a test that checks limits turns it on.
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", False)
     SCHEMA_SETUP = os.environ.get("SCHEMA_SETUP", "create_all")  # fast; migrations have their own tests
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
 
 
 class ProductionConfig(Config):
-    pass
+    APP_ENV = "production"
+    AUTH_REQUIRED = _env_bool("AUTH_REQUIRED", True)
+    DEBUG = _env_bool("FLASK_DEBUG", False)
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+
+
+def check_production_settings(config: dict) -> None:
+    """Refuse to start production with a known secret or the debugger on: either one
+    lets anyone forge the console's session cookie or run code on the server."""
+    if config["SECRET_KEY"] in ("", DEFAULT_SECRET_KEY):
+        raise RuntimeError("production needs its own SECRET_KEY (e.g. python3 -c 'import secrets; "
+                           "print(secrets.token_hex(32))'); the default one is public")
+    if config["DEBUG"]:
+        raise RuntimeError("production refuses to run with FLASK_DEBUG on")
 
 
 CONFIGS = {

@@ -1,14 +1,16 @@
 """The one place exceptions become the JSON error envelope (or, under `/console/`,
 a friendly HTML page)."""
-from flask import Flask
+from flask import Flask, make_response
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from database import db
+from rate_limits import retry_after_seconds
 from routes.console.errors import error_page, is_console_request
-from utils.exceptions import AppError, ServiceUnavailable
+from utils.exceptions import AppError, RateLimited, ServiceUnavailable
 from utils.response_handler import error
 from utils.validation import field_details
 
@@ -25,9 +27,15 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
     def app_error(exc: AppError):
         db.session.rollback()
-        if is_console_request():
-            return error_page(exc.status, exc.message)
-        return error(exc.status, exc.code, exc.message, exc.details)
+        response = make_response(error_page(exc.status, exc.message)) if is_console_request() else error(
+            exc.status, exc.code, exc.message, exc.details)
+        response.headers.update(exc.headers)
+        return response
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(exc: RateLimitExceeded):
+        return app_error(RateLimited(details={"limit": str(exc.limit.limit)},
+                                     headers={"Retry-After": str(retry_after_seconds())}))
 
     @app.errorhandler(ValidationError)
     def validation_error(exc: ValidationError):

@@ -6,11 +6,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import models  # noqa: F401  (registers the tables with the metadata)
 from commands import register_commands
-from config import config_for
+from config import check_production_settings, config_for
 from database import MIGRATIONS_DIR, create_schema, db, engine_options, migrate, register_sqlite_setup
 from error_handlers import register_error_handlers
 from observability import configure_logging, register_observability
+from rate_limits import register_rate_limits
 from routes import register_blueprints
+from routes.access import register_authorization, register_identification
+from security import register_security
 from utils.request_id import register_request_id
 
 
@@ -19,6 +22,8 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app = Flask(__name__)
     app.config.from_object(config_for(config_name))
     app.config.update(overrides or {})
+    if app.config["APP_ENV"] == "production":
+        check_production_settings(app.config)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     app.json.ensure_ascii = False  # Chinese text as UTF-8, not \u escapes
     app.json.sort_keys = False
@@ -33,12 +38,28 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     register_sqlite_setup(app)
     register_request_id(app)
     register_observability(app)
+    register_security(app)
+    # Order matters: know the caller, count the request against its budget, then decide.
+    register_identification(app)
+    register_rate_limits(app)
+    register_authorization(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
     if app.config["AUTO_CREATE_SCHEMA"]:
         create_schema(app)
+    _log_access_control(app)
     return app
+
+
+def _log_access_control(app: Flask) -> None:
+    """Say at start-up whether anyone who reaches the port may change stock."""
+    if app.config["AUTH_REQUIRED"]:
+        app.logger.info("access control: on (AUTH_REQUIRED=true): API keys required")
+    else:
+        app.logger.warning("access control: OFF (AUTH_REQUIRED=false): anyone who reaches this port "
+                           "may change stock; set AUTH_REQUIRED=true and create keys with "
+                           "`flask --app main keys create`")
 
 
 app = create_app()

@@ -9,6 +9,8 @@ from pydantic import BaseModel, TypeAdapter
 
 from config import VERSION
 from error_handlers import HTTP_ERRORS
+from rate_limits import EXEMPT_ENDPOINTS
+from routes.access import required_role
 from utils.exceptions import AppError
 
 # Endpoints that are not part of the JSON API: the document itself, its viewer, the
@@ -171,7 +173,7 @@ class _Builder:
             },
             "servers": [{"url": "/"}],
             "paths": paths,
-            "components": {"schemas": components},
+            "components": {"schemas": components, "securitySchemes": SECURITY_SCHEMES},
         }
 
     def operation(self, rule, method: str, op: Operation, view) -> dict:
@@ -199,6 +201,11 @@ class _Builder:
                                "schema": {"type": "string"}})
 
         codes = {"INTERNAL_ERROR", "SERVICE_UNAVAILABLE", *op.errors}
+        role = _required_role(rule, method)
+        if role is not None:
+            codes |= {"UNAUTHORIZED", "FORBIDDEN"}
+        if rule.endpoint not in EXEMPT_ENDPOINTS:
+            codes.add("RATE_LIMITED")
         if op.query is not None or op.body is not None:
             codes.add("VALIDATION_ERROR")
         if op.body is not None:
@@ -230,7 +237,7 @@ class _Builder:
         for status, status_codes in sorted(by_status.items()):
             responses[str(status)] = {
                 "description": ", ".join(sorted(status_codes)),
-                "headers": {"X-Request-ID": _header("This request's id.")},
+                "headers": {"X-Request-ID": _header("This request's id."), **ERROR_HEADERS.get(status, {})},
                 "content": {"application/json": {"schema": _error_envelope(status_codes)}},
             }
         if rule.endpoint == "products.create_product":
@@ -244,14 +251,40 @@ class _Builder:
             "parameters": parameters,
             "responses": responses,
         }
-        if op.description:
-            document["description"] = op.description
+        if role is None:
+            document["security"] = []
+        else:
+            document["security"] = [{"bearerAuth": []}, {"apiKeyHeader": []}]
+            document["x-required-role"] = role
+        description = op.description + (f"\n\nRequired role when access control is on: `{role}`." if role else "")
+        if description.strip():
+            document["description"] = description.strip()
         if op.body is not None:
             media = {"schema": self.refs[f"in:{op.body!r}"]}
             if op.example is not None:
                 media["example"] = op.example
             document["requestBody"] = {"required": True, "content": {"application/json": media}}
         return document
+
+
+def _required_role(rule, method: str) -> str | None:
+    """The access policy's answer for a rule, so the document states what is enforced."""
+    blueprint = rule.endpoint.rsplit(".", 1)[0] if "." in rule.endpoint else None
+    return required_role(rule.endpoint, blueprint, method)
+
+
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer",
+                   "description": "`Authorization: Bearer <API key>` (create one with `flask --app main keys create`)."},
+    "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                     "description": "The same API key in `X-API-Key`."},
+}
+# Headers an error answer carries besides X-Request-ID.
+ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {**_header("`Bearer`: send an API key."), "required": True}},
+    429: {"Retry-After": {**_header("Seconds until the caller's budget resets.",
+                                    {"type": "string", "pattern": "^[1-9][0-9]*$"}), "required": True}},
+}
 
 
 class Pagination(BaseModel):

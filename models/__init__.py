@@ -1,8 +1,12 @@
 """Table mappings; importing this package registers every model with the metadata."""
+from models.api_key import ROLES, ApiKey
 from models.idempotency import IdempotencyRecord
 from models.movement_daily import MovementDaily
 from models.product import Product
 from models.stock import Stock
 from models.stock_log import ACTIONS, GENESIS_HASH, StockLog, chain_hash
 
-__all__ = ["ACTIONS", "GENESIS_HASH", "IdempotencyRecord", "MovementDaily", "Product", "Stock", "StockLog", "chain_hash"]
+__all__ = [
+    "ACTIONS", "GENESIS_HASH", "ROLES", "ApiKey", "IdempotencyRecord", "MovementDaily", "Product", "Stock", "StockLog",
+    "chain_hash",
+]

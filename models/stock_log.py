@@ -42,7 +42,10 @@ class StockLog(db.Model):
     before_quantity: Mapped[int] = mapped_column(BigInteger)
     after_quantity: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(255))
+    # Who made the change: the API key's name when one was used, else what the client sent.
     operator: Mapped[str | None] = mapped_column(String(100))
+    # With an API key, the person the client named in `operator` (a shared terminal's user).
+    on_behalf_of: Mapped[str | None] = mapped_column(String(100))
     # The product's SKU and name as they were at the time of the movement.
     sku: Mapped[str] = mapped_column(Code)
     product_name: Mapped[str] = mapped_column(String(200))
@@ -65,5 +68,8 @@ def chain_hash(entry) -> str:
         entry.after_quantity, entry.reason, entry.operator, entry.sku, entry.product_name,
         entry.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), entry.prev_hash,
     ]
+    # Appended only when present, so rows written before the field existed keep their hash.
+    if entry.on_behalf_of is not None:
+        content.append(entry.on_behalf_of)
     canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

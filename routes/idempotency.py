@@ -7,6 +7,7 @@ from functools import wraps
 
 from flask import Response, request
 
+from routes.access import current_caller
 from services import idempotency_service
 from utils.exceptions import ValidationFailed
 
@@ -35,8 +36,10 @@ def _fingerprint() -> str:
 
 
 def current_scope() -> str:
-    """Whose keys these are: one shared scope until access control assigns one per API key."""
-    return "public"
+    """Whose keys these are: each API key has its own, so two clients that pick the
+    same Idempotency-Key never see each other's responses; anonymous callers share one."""
+    caller = current_caller()
+    return f"key:{caller.key_id}" if caller else "public"
 
 
 def idempotent(view):

@@ -2,6 +2,7 @@
 from flask import Blueprint, url_for
 
 from openapi_spec import operation
+from routes.access import actor_name
 from routes.idempotency import idempotent
 from routes.parsing import dump, dump_all, if_match, json_body, query_args
 from schemas.product import CategoryOut, ProductCreate, ProductOut, ProductQuery, ProductUpdate
@@ -32,7 +33,7 @@ def list_products():
            errors=("DUPLICATE",), etag=True, example=CREATE_EXAMPLE)
 @idempotent
 def create_product():
-    product = product_service.create_product(json_body(ProductCreate))
+    product = product_service.create_product(json_body(ProductCreate), actor_name())
     location = url_for("products.get_product", product_id=product.id)
     return _product_response(product, "创建成功", 201, {"Location": location})
 

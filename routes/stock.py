@@ -2,6 +2,7 @@
 from flask import Blueprint
 
 from openapi_spec import operation
+from routes.access import actor_name
 from routes.idempotency import idempotent
 from routes.parsing import dump, dump_all, json_body, query_args
 from schemas.common import PageQuery
@@ -67,7 +68,7 @@ def _change_response(result, message: str):
            example={"product_id": 1, "quantity": 50, "reason": "初始入库", "operator": "张三"})
 @idempotent
 def add_stock():
-    return _change_response(stock_service.add_stock(json_body(StockChange)), "入库成功")
+    return _change_response(stock_service.add_stock(json_body(StockChange), actor_name()), "入库成功")
 
 
 @bp.post("/reduce")
@@ -76,7 +77,7 @@ def add_stock():
            example={"product_id": 1, "quantity": 5, "reason": "销售出库", "operator": "李四"})
 @idempotent
 def reduce_stock():
-    return _change_response(stock_service.reduce_stock(json_body(StockChange)), "出库成功")
+    return _change_response(stock_service.reduce_stock(json_body(StockChange), actor_name()), "出库成功")
 
 
 @bp.post("/adjust")
@@ -85,7 +86,7 @@ def reduce_stock():
            example={"product_id": 1, "quantity": 48, "min_quantity": 10, "reason": "月末盘点", "operator": "王五"})
 @idempotent
 def adjust_stock():
-    return _change_response(stock_service.adjust_stock(json_body(StockAdjust)), "调整成功")
+    return _change_response(stock_service.adjust_stock(json_body(StockAdjust), actor_name()), "调整成功")
 
 
 @bp.post("/batch")
@@ -94,5 +95,5 @@ def adjust_stock():
 @idempotent
 def batch():
     batch = json_body(StockBatch)
-    result = stock_service.apply_batch(batch)
+    result = stock_service.apply_batch(batch, actor_name())
     return success(result.model_dump(mode="json"), "预演完成，未提交" if batch.dry_run else "批量操作成功")

@@ -33,6 +33,7 @@ class LogOut(ResponseModel):
     after_quantity: int
     reason: str | None
     operator: str | None
+    on_behalf_of: str | None
     sku: str
     name: str = Field(validation_alias="product_name")
     created_at: datetime

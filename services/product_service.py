@@ -61,8 +61,9 @@ def _ensure_sku_free(sku: str, own_id: int | None = None) -> None:
         raise Duplicate("SKU 已存在", {"sku": sku})
 
 
-def create_product(data: ProductCreate) -> Product:
-    """Create a product with its stock row; an initial quantity is logged as `in`."""
+def create_product(data: ProductCreate, actor: str | None = None) -> Product:
+    """Create a product with its stock row; an initial quantity is logged as `in`
+    (by `actor`, the API key's name, when there is one)."""
 
     def work() -> Product:
         _ensure_sku_free(data.sku)
@@ -73,7 +74,7 @@ def create_product(data: ProductCreate) -> Product:
         db.session.flush()
         if data.initial_quantity:
             initial = StockChange(product_id=product.id, quantity=data.initial_quantity, reason=INITIAL_STOCK_REASON)
-            stock_service.record_change(product.stock, "in", initial)
+            stock_service.record_change(product.stock, "in", initial, actor)
         return product
 
     return _with_sku_guard(work, data.sku)

@@ -39,6 +39,7 @@ class _Entry:
     created_at: object
     prev_hash: str
     hash: str = ""
+    on_behalf_of: str | None = None
 
 
 def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:

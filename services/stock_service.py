@@ -94,17 +94,17 @@ def stock_at(product_id: int, point: StockPointQuery) -> dict:
     return {"product_id": product_id, "quantity": entry.after_quantity, **answer, "seq": entry.seq, "hash": entry.hash}
 
 
-def add_stock(data: StockChange) -> ChangeResult:
+def add_stock(data: StockChange, actor: str | None = None) -> ChangeResult:
     """Receive `quantity` units (logged as `in`)."""
-    return _change(data.product_id, lambda stock: record_change(stock, "in", data))
+    return _change(data.product_id, lambda stock: record_change(stock, "in", data, actor))
 
 
-def reduce_stock(data: StockChange) -> ChangeResult:
+def reduce_stock(data: StockChange, actor: str | None = None) -> ChangeResult:
     """Issue `quantity` units (logged as `out`); never below zero."""
-    return _change(data.product_id, lambda stock: record_change(stock, "out", data))
+    return _change(data.product_id, lambda stock: record_change(stock, "out", data, actor))
 
 
-def adjust_stock(data: StockAdjust) -> ChangeResult:
+def adjust_stock(data: StockAdjust, actor: str | None = None) -> ChangeResult:
     """Set the counted level and optionally the thresholds; an unchanged count is not logged."""
     settings = data.model_dump(include={"min_quantity", "max_quantity", "location"}, exclude_unset=True)
 
@@ -117,7 +117,7 @@ def adjust_stock(data: StockAdjust) -> ChangeResult:
             # Settings are editable with PUT too: bump the product's version (its ETag),
             # so an edit based on the old settings gets 412 instead of undoing this.
             stock.product.updated_at = stock.updated_at
-        return record_change(stock, "adjust", data)
+        return record_change(stock, "adjust", data, actor)
 
     return _change(data.product_id, apply)
 
@@ -125,7 +125,7 @@ def adjust_stock(data: StockAdjust) -> ChangeResult:
 BATCH_ACTIONS = {"add": "in", "reduce": "out", "adjust": "adjust"}
 
 
-def apply_batch(batch: StockBatch) -> BatchOut:
+def apply_batch(batch: StockBatch, actor: str | None = None) -> BatchOut:
     """All changes in one transaction, or none. Rows are locked in product-id order,
     so two batches over the same products can never wait on each other in a cycle.
     A dry run does everything, answers, and rolls back."""
@@ -138,7 +138,7 @@ def apply_batch(batch: StockBatch) -> BatchOut:
         results = []
         for index, change in enumerate(batch.changes):
             stock = stocks[change.product_id]
-            log = _at_index(index, lambda: record_change(stock, BATCH_ACTIONS[change.action], change))
+            log = _at_index(index, lambda: record_change(stock, BATCH_ACTIONS[change.action], change, actor))
             result = StockChangeOut.model_validate({"stock": stock, "log": log})
             if batch.dry_run and result.log is not None:
                 result.log.id = None
@@ -179,8 +179,12 @@ def check_thresholds(stock: Stock) -> None:
         raise ValidationFailed("最大库存不能小于最小库存", {"max_quantity": "不能小于 min_quantity"})
 
 
-def record_change(stock: Stock, action: str, movement: Movement | StockChange) -> StockLog | None:
+def record_change(stock: Stock, action: str, movement: Movement | StockChange,
+                  actor: str | None = None) -> StockLog | None:
     """Apply one movement to a locked stock row and append its ledger row.
+
+    `actor` is the API key's name when the request carried one: it becomes the
+    log's `operator`, and the client's own `operator` is kept as `on_behalf_of`.
 
     `movement.quantity` is the units moved for `in`/`out` and the new level for
     `adjust` (an adjust to the current level writes nothing and returns None).
@@ -218,7 +222,7 @@ def record_change(stock: Stock, action: str, movement: Movement | StockChange) -
     )
     if result.rowcount != 1:
         raise Conflict("库存已被并发修改，请重试", {"product_id": stock.product_id})
-    log = _append_log(stock, action, logged, before, after, movement)
+    log = _append_log(stock, action, logged, before, after, movement, actor)
     _count_in_daily_totals(log)
     return log
 
@@ -236,7 +240,15 @@ def _count_in_daily_totals(log: StockLog) -> None:
     db.session.execute(statement)
 
 
-def _append_log(stock: Stock, action: str, quantity: int, before: int, after: int, movement) -> StockLog:
+def _who(movement, actor: str | None) -> tuple[str | None, str | None]:
+    """(operator, on_behalf_of): a key's name cannot be overridden by the client."""
+    if actor is None:
+        return movement.operator, None
+    return actor, movement.operator if movement.operator != actor else None
+
+
+def _append_log(stock: Stock, action: str, quantity: int, before: int, after: int, movement,
+                actor: str | None) -> StockLog:
     """The next ledger row of this product, chained to the previous one. Its time
     never goes back within a product, so `as_of` and sequence order agree."""
     previous = db.session.execute(
@@ -256,10 +268,10 @@ def _append_log(stock: Stock, action: str, quantity: int, before: int, after: in
         before_quantity=before,
         after_quantity=after,
         reason=movement.reason,
-        operator=movement.operator,
         sku=stock.product.sku,
         product_name=stock.product.name,
     )
+    log.operator, log.on_behalf_of = _who(movement, actor)
     log.hash = log.content_hash()
     db.session.add(log)
     db.session.flush()

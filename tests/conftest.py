@@ -20,7 +20,9 @@ from main import create_app  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TABLES_CHILD_FIRST = ("idempotency_keys", "movement_daily", "stock_logs", "stock", "products")
+TABLES_CHILD_FIRST = ("idempotency_keys", "movement_daily", "stock_logs", "stock", "products", "api_keys")
+# Production refuses its public default secret; the live servers get their own.
+LIVE_SECRET_KEY = uuid.uuid4().hex
 
 
 def database_url(tmp_path: Path) -> str:
@@ -93,6 +95,9 @@ class LiveServer:
                # already holds the suite's tables, built from the models.
                "SCHEMA_SETUP": "create_all" if url == SHARED_DATABASE_URL else "migrate",
                "PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / f"metrics-{self.port}"),
+               # Production enforces keys and limits; the suite's servers opt out, and the
+               # access-control tests opt back in through extra_env.
+               "SECRET_KEY": LIVE_SECRET_KEY, "AUTH_REQUIRED": "false", "RATELIMIT_ENABLED": "false",
                **(extra_env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",

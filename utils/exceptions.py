@@ -1,5 +1,5 @@
 """Errors the services raise; the global handler renders each as the JSON envelope."""
-from typing import Any
+from typing import Any, ClassVar
 
 
 class AppError(Exception):
@@ -8,15 +8,31 @@ class AppError(Exception):
     status = 400
     code = "VALIDATION_ERROR"
     message = "请求参数错误"
+    headers: ClassVar[dict[str, str]] = {}  # response headers the answer needs (WWW-Authenticate, Retry-After)
 
-    def __init__(self, message: str | None = None, details: dict[str, Any] | None = None):
+    def __init__(self, message: str | None = None, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message or self.message)
         self.message = message or self.message
         self.details = details or {}
+        self.headers = {**self.headers, **(headers or {})}
 
 
 class ValidationFailed(AppError):
     pass
+
+
+class Unauthorized(AppError):
+    status, code, message = 401, "UNAUTHORIZED", "需要有效的 API 密钥（Authorization: Bearer <key> 或 X-API-Key）"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="inventory"'}
+
+
+class Forbidden(AppError):
+    status, code, message = 403, "FORBIDDEN", "该 API 密钥的角色无权执行此操作"
+
+
+class RateLimited(AppError):
+    status, code, message = 429, "RATE_LIMITED", "请求过于频繁，请稍后重试"
 
 
 class NotFound(AppError):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from database import db
 from models import ACTIONS
+from routes.access import current_caller
 from routes.console import bp
 from services import dashboard_service
 from utils.exceptions import AppError, InsufficientStock, ValidationFailed
@@ -44,7 +45,7 @@ def _check_csrf():
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {"csrf_token": generate_csrf, "action_labels": ACTIONS, "page_url": _page_url,
-            "low_stock_badge": dashboard_service.low_stock_count}
+            "low_stock_badge": dashboard_service.low_stock_count, "current_caller": current_caller}
 
 
 def _page_url(page: int) -> str:

@@ -1,6 +1,7 @@
 """Product pages: the searchable list, a product's page, create, edit and delete."""
 from flask import flash, redirect, render_template, request, url_for
 
+from routes.access import actor_name
 from routes.console import bp
 from routes.console.common import (
     PER_PAGE,
@@ -57,7 +58,7 @@ def new_product():
         status = 400
         if data is not None:
             try:
-                created = product_service.create_product(data)
+                created = product_service.create_product(data, actor_name())
             except AppError as exc:
                 message, errors, status = *_explain(exc), exc.status
             else:

@@ -1,6 +1,7 @@
 """Stock operations (receive, issue, stocktake) and the low-stock list."""
 from flask import flash, redirect, render_template, request, url_for
 
+from routes.access import actor_name
 from routes.console import bp
 from routes.console.common import (
     PER_PAGE,
@@ -39,7 +40,7 @@ def change_stock(action: str):
     if data is None:
         return _stock_page(action, "请检查标出的字段", errors, 400, request.form.get("product_id", type=int))
     try:
-        result, log = apply(data)
+        result, log = apply(data, actor_name())
     except AppError as exc:
         message, errors = describe(exc)
         return _stock_page(action, message, errors, exc.status, product_id=data.product_id)

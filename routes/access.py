@@ -1,0 +1,146 @@
+"""Who may call what: the one role policy, applied before every request.
+
+A request is identified first (its API key, or the console's login session), then
+rate-limited (rate_limits.py), then authorised against POLICY. Views never check
+roles themselves, so a new route is covered by its blueprint's row of the table.
+"""
+from flask import Flask, current_app, g, redirect, request, session, url_for
+
+from services import api_key_service
+from services.api_key_service import Caller
+from utils.exceptions import Forbidden, Unauthorized
+
+PUBLIC = None  # no key needed, ever (health probes, the docs)
+
+# (endpoint, or its blueprint, or an endpoint outside a blueprint; HTTP method) → the
+# minimum role. An endpoint's own row wins over its blueprint's.
+# HEAD is treated as GET; OPTIONS (CORS preflight) is always public.
+POLICY: dict[tuple[str, str], str | None] = {
+    ("system", "GET"): PUBLIC,  # /, /health, /health/live, /health/ready, /openapi.json
+    ("docs", "GET"): PUBLIC,
+    ("static", "GET"): PUBLIC,
+    ("metrics", "GET"): "viewer",
+    ("products", "GET"): "viewer",
+    ("products", "POST"): "admin",
+    ("products", "PUT"): "admin",
+    ("products", "PATCH"): "admin",
+    ("products", "DELETE"): "admin",
+    ("stock", "GET"): "viewer",
+    ("stock", "POST"): "operator",
+    ("logs", "GET"): "viewer",
+    # The web console: pages for any role, its stock forms for operators, and (rows
+    # for single endpoints override their blueprint's) product upkeep for admins.
+    ("console", "GET"): "viewer",
+    ("console", "POST"): "operator",
+    ("console.logout", "POST"): "viewer",
+    ("console.new_product", "GET"): "admin",
+    ("console.new_product", "POST"): "admin",
+    ("console.edit_product", "GET"): "admin",
+    ("console.edit_product", "POST"): "admin",
+    ("console.delete_product", "POST"): "admin",
+}
+# Endpoints open inside a protected area: the console's login page itself.
+PUBLIC_ENDPOINTS = {"console.login", "console.static"}
+# Areas whose callers may be remembered by a login session. The JSON API takes keys
+# only, so a browser's cookie can never be used against it (no CSRF on the API).
+SESSION_AREAS = {"console"}
+SESSION_KEY = "api_key_id"
+# Where the console sends a visitor who is not logged in (when that endpoint exists).
+CONSOLE_LOGIN_ENDPOINT = "console.login"
+ADMIN = "admin"
+
+
+def area_of(endpoint: str, blueprint: str | None) -> str:
+    return blueprint or endpoint
+
+
+def required_role(endpoint: str, blueprint: str | None, method: str) -> str | None:
+    """The policy for one route and method; a route the table forgets needs admin."""
+    if method == "OPTIONS" or endpoint in PUBLIC_ENDPOINTS:
+        return PUBLIC
+    method = "GET" if method == "HEAD" else method
+    return POLICY.get((endpoint, method), POLICY.get((area_of(endpoint, blueprint), method), ADMIN))
+
+
+def presented_key() -> str | None:
+    """The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("X-API-Key", "").strip() or None
+
+
+def current_caller() -> Caller | None:
+    """The authenticated caller of this request, or None (anonymous)."""
+    return g.get("caller")
+
+
+def actor_name() -> str | None:
+    """The name a change is logged under: the API key's, when one was used."""
+    caller = current_caller()
+    return caller.name if caller else None
+
+
+def _required_role_here() -> str | None:
+    if request.endpoint is None:  # no such route: let it answer 404/405
+        return PUBLIC
+    return required_role(request.endpoint, request.blueprint, request.method)
+
+
+def identify() -> None:
+    """Recognise the caller before the rate limiter counts the request. A key that is
+    sent must be valid, also while AUTH_REQUIRED is off: a client that believes it
+    acts as someone is told it does not, instead of silently acting as anonymous."""
+    g.caller, g.bad_key = None, False
+    if _required_role_here() is PUBLIC:
+        return
+    token = presented_key()
+    if token is not None:
+        g.caller = api_key_service.authenticate(token)
+        g.bad_key = g.caller is None
+    elif request.blueprint in SESSION_AREAS and SESSION_KEY in session:
+        g.caller = api_key_service.caller_by_id(session[SESSION_KEY])
+        if g.caller is None:
+            session.pop(SESSION_KEY)  # revoked since login
+    g.api_key_name = g.caller.name if g.caller else None  # for the request log
+
+
+def authorize():
+    """Apply POLICY: 401 without a valid key (when enforced), 403 below the role."""
+    role = _required_role_here()
+    if role is PUBLIC:
+        return None
+    caller = current_caller()
+    if caller is None:
+        if not g.bad_key and not current_app.config["AUTH_REQUIRED"]:
+            return None
+        if request.blueprint in SESSION_AREAS and CONSOLE_LOGIN_ENDPOINT in current_app.view_functions:
+            return redirect(url_for(CONSOLE_LOGIN_ENDPOINT, next=request.full_path))
+        raise Unauthorized()
+    if not caller.has_role(role):
+        raise Forbidden(details={"required_role": role, "role": caller.role})
+    return None
+
+
+def console_login(token: str) -> Caller | None:
+    """For the console's login form: remember the key's caller in the session and
+    return it, or None for an unknown or revoked key. Any role may log in; the
+    policy still decides what each page and form allows."""
+    caller = api_key_service.authenticate(token.strip())
+    session.pop(SESSION_KEY, None)
+    if caller is not None:
+        session.clear()  # a fresh session at the privilege change
+        session[SESSION_KEY] = caller.key_id
+    return caller
+
+
+def console_logout() -> None:
+    session.pop(SESSION_KEY, None)
+
+
+def register_identification(app: Flask) -> None:
+    app.before_request(identify)
+
+
+def register_authorization(app: Flask) -> None:
+    app.before_request(authorize)

@@ -1,0 +1,142 @@
+"""Rate limits, security headers, CORS, production start-up checks and the console login hook."""
+import base64
+import hashlib
+import re
+
+import pytest
+from sqlalchemy import select
+
+from database import db
+from main import create_app
+from models import ApiKey
+from services import api_key_service
+from tests.test_access_control import bearer, issue_keys, make_app
+
+
+@pytest.fixture
+def limited_app(db_url):
+    app = make_app(db_url, RATELIMIT_ENABLED=True, RATELIMIT_ANONYMOUS="3 per minute",
+                   RATELIMIT_VIEWER="2 per minute")
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_over_the_limit_answers_429_with_retry_after(limited_app):
+    client = limited_app.test_client()
+    statuses = [client.get("/api/logs/actions").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = client.get("/api/stock/")  # one budget for the whole API, not per route
+    assert limited.status_code == 429
+    assert limited.get_json()["error"]["code"] == "RATE_LIMITED" and limited.get_json()["success"] is False
+    assert 1 <= int(limited.headers["Retry-After"]) <= 61  # the window, rounded up
+    assert client.get("/health").status_code == 200  # probes are never limited
+
+
+def test_each_key_has_its_own_budget_sized_by_role(limited_app):
+    keys = issue_keys(limited_app)
+    client = limited_app.test_client()
+    viewer = [client.get("/api/stock/", headers=bearer(keys["viewer"])).status_code for _ in range(3)]
+    assert viewer == [200, 200, 429]
+    operator = [client.get("/api/stock/", headers=bearer(keys["operator"])).status_code for _ in range(5)]
+    assert operator == [200] * 5  # RATELIMIT_OPERATOR's default is far higher
+    assert client.get("/api/stock/").status_code == 200  # anonymous callers count apart
+
+
+def test_security_headers_on_every_response(client):
+    for response in (client.get("/api/stock/"), client.get("/nope"), client.post("/api/stock/add", data="x")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_docs_csp_allows_exactly_its_own_inline_script(client):
+    page = client.get("/docs/")
+    csp = page.headers["Content-Security-Policy"]
+    inline = re.findall(rb"<script>(.*?)</script>", page.get_data(), re.DOTALL)
+    assert len(inline) == 1
+    digest = base64.b64encode(hashlib.sha256(inline[0]).digest()).decode()
+    assert f"'sha256-{digest}'" in csp and "'unsafe-inline'" not in csp.split("style-src")[0]
+    assert "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
+
+
+def test_cors_only_for_configured_origins(db_url, client):
+    assert "Access-Control-Allow-Origin" not in client.get("/api/stock/", headers={"Origin": "https://evil.example"}).headers
+    app = make_app(db_url, CORS_ORIGINS=["https://shop.example"], AUTH_REQUIRED=True)
+    cors = app.test_client()
+    allowed = cors.get("/api/stock/", headers={"Origin": "https://shop.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert "Access-Control-Allow-Origin" not in cors.get("/api/stock/", headers={"Origin": "https://evil.example"}).headers
+    preflight = cors.options("/api/stock/add", headers={
+        "Origin": "https://shop.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Authorization, Content-Type, Idempotency-Key"})
+    assert preflight.status_code == 200  # no key needed to ask
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+
+
+@pytest.mark.parametrize("overrides, complaint", [
+    ({"SECRET_KEY": "dev-only-change-me"}, "SECRET_KEY"),
+    ({"SECRET_KEY": ""}, "SECRET_KEY"),
+    ({"SECRET_KEY": "a-real-secret-0123456789", "DEBUG": True}, "FLASK_DEBUG"),
+])
+def test_production_refuses_unsafe_settings(db_url, overrides, complaint):
+    with pytest.raises(RuntimeError, match=complaint):
+        create_app("production", {"SQLALCHEMY_DATABASE_URI": db_url, "AUTO_CREATE_SCHEMA": False, **overrides})
+
+
+def test_production_enforces_access_control_by_default(db_url, monkeypatch):
+    app = create_app("production", {"SQLALCHEMY_DATABASE_URI": db_url, "AUTO_CREATE_SCHEMA": False,
+                                    "SECRET_KEY": "a-real-secret-0123456789"})
+    assert app.config["AUTH_REQUIRED"] is True and app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def _csrf_token(browser, path: str = "/console/login") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', browser.get(path).get_data(as_text=True)).group(1)
+
+
+def _login(browser, key: str, next_path: str = ""):
+    return browser.post("/console/login", data={"api_key": key, "next": next_path, "csrf_token": _csrf_token(browser)})
+
+
+def test_console_asks_for_a_key_and_remembers_it_only_for_the_console(db_url):
+    app = make_app(db_url, AUTH_REQUIRED=True)
+    keys = issue_keys(app)
+    browser = app.test_client()
+    first = browser.get("/console/stock")
+    assert first.status_code == 302 and "/console/login?next=" in first.headers["Location"]
+    assert _login(browser, "inv_wrong").status_code == 401
+    signed_in = _login(browser, keys["viewer"], "/console/stock")
+    assert signed_in.status_code == 302 and signed_in.headers["Location"].endswith("/console/stock")
+    assert "viewer-key" in browser.get("/console/").get_data(as_text=True)
+    # The session cookie is for the console only: the JSON API still wants a key.
+    assert browser.get("/api/stock/").status_code == 401
+    with app.app_context():
+        api_key_service.revoke_key(db.session.scalar(select(ApiKey.id).where(ApiKey.name == "viewer-key")))
+    assert browser.get("/console/").status_code == 302  # revoked: logged out at once
+
+
+def test_console_login_never_redirects_off_the_console(db_url):
+    app = make_app(db_url, AUTH_REQUIRED=True)
+    keys = issue_keys(app)
+    browser = app.test_client()
+    response = _login(browser, keys["viewer"], "https://evil.example/")
+    assert response.headers["Location"].endswith("/console/")
+
+
+def test_console_changes_follow_the_keys_role_and_are_logged_under_its_name(db_url):
+    app = make_app(db_url, AUTH_REQUIRED=True)
+    keys = issue_keys(app)
+    api = app.test_client()
+    product_id = api.post("/api/products/", json={"name": "控制台", "sku": "C-1", "price": 1},
+                          headers=bearer(keys["admin"])).get_json()["data"]["id"]
+    viewer, operator = app.test_client(), app.test_client()
+    _login(viewer, keys["viewer"])
+    _login(operator, keys["operator"])
+    form = {"product_id": product_id, "quantity": 5, "reason": "入库", "operator": "小王"}
+    refused = viewer.post("/console/stock/in", data={**form, "csrf_token": _csrf_token(viewer, "/console/stock")})
+    assert refused.status_code == 403
+    assert operator.post("/console/stock/in", data={**form, "csrf_token": _csrf_token(operator, "/console/stock")}).status_code == 302
+    assert operator.get("/console/products/new").status_code == 403  # product upkeep is for admins
+    log = api.get(f"/api/logs/product/{product_id}", headers=bearer(keys["viewer"])).get_json()["data"]["items"][0]
+    assert (log["quantity"], log["operator"]) == (5, "operator-key")
