@@ -61,8 +61,6 @@ class Config:
     # How long a stored Idempotency-Key response is replayed (then pruned).
     IDEMPOTENCY_TTL_HOURS = _env_int("IDEMPOTENCY_TTL_HOURS", 24)
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
-    # The web console's session cookie (CSRF tokens, flash messages).
-    SESSION_COOKIE_SAMESITE = "Lax"
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | text
     # How many proxies (Nginx) stand in front and set X-Forwarded-*; 0 trusts none.

@@ -6,7 +6,14 @@ import sys
 import time
 
 from flask import Flask, Response, g, request
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
 

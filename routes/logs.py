@@ -4,7 +4,15 @@ from flask import Blueprint
 from openapi_spec import operation
 from routes.parsing import dump, dump_all, query_args
 from schemas.common import PageQuery
-from schemas.log import ActionOut, LogOut, LogQuery, StatisticsOut, StatisticsQuery, VerifyOut, VerifyQuery
+from schemas.log import (
+    ActionOut,
+    LogOut,
+    LogQuery,
+    StatisticsOut,
+    StatisticsQuery,
+    VerifyOut,
+    VerifyQuery,
+)
 from services import ledger_service, log_service
 from utils.response_handler import paginated, success
 

@@ -1,8 +1,7 @@
 """Reading requests into the pydantic models and dumping results for the envelope."""
-from typing import Any, TypeVar
-
 import json
 from decimal import Decimal
+from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel

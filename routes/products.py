@@ -5,7 +5,13 @@ from openapi_spec import operation
 from routes.access import actor_name
 from routes.idempotency import idempotent
 from routes.parsing import dump, dump_all, if_match, json_body, query_args
-from schemas.product import CategoryOut, ProductCreate, ProductOut, ProductQuery, ProductUpdate
+from schemas.product import (
+    CategoryOut,
+    ProductCreate,
+    ProductOut,
+    ProductQuery,
+    ProductUpdate,
+)
 from schemas.system import DeletedOut
 from services import product_service
 from utils.response_handler import paginated, success

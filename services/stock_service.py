@@ -24,7 +24,13 @@ from schemas.stock import (
 from services.log_service import end_of
 from services.pagination import contains, paginate
 from services.transaction import run_in_write_transaction
-from utils.exceptions import AppError, Conflict, InsufficientStock, NotFound, ValidationFailed
+from utils.exceptions import (
+    AppError,
+    Conflict,
+    InsufficientStock,
+    NotFound,
+    ValidationFailed,
+)
 from utils.pagination import Page
 
 ChangeResult = tuple[Stock, StockLog | None]

@@ -18,8 +18,8 @@ instead of stalling the suite.
 """
 import os
 import random
-import shutil
 import re
+import shutil
 import socket
 import threading
 import time

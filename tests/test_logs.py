@@ -2,6 +2,7 @@
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+
 from tests.helpers import LOG_FIELDS, MISSING_ID, assert_error, ok
 
 LOGS = "/api/logs/"

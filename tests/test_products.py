@@ -3,6 +3,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+
 from tests.helpers import MISSING_ID, assert_error, ok
 
 PRODUCTS = "/api/products/"

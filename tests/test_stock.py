@@ -2,6 +2,7 @@
 from datetime import datetime
 
 import pytest
+
 from tests.helpers import LOG_FIELDS, MISSING_ID, assert_error, ok
 
 STOCK = "/api/stock/"

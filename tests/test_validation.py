@@ -2,6 +2,7 @@
 import json
 
 import pytest
+
 from tests.helpers import assert_error
 
 MISSING = object()  # marks a field left out of the body
