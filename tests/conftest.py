@@ -178,7 +178,8 @@ class NginxProxy:
         for default, server in zip(("127.0.0.1:8001", "127.0.0.1:8002"), upstreams, strict=True):
             site = site.replace(default, f"127.0.0.1:{server.port}")
         (directory / "site.conf").write_text(site)
-        temp = "\n".join(f"    {kind}_temp_path {directory}/{kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        temp = "\n".join(f"    {kind}_temp_path {directory}/{kind};" for kind in kinds)
         (directory / "nginx.conf").write_text(
             f"worker_processes 1;\npid {directory}/nginx.pid;\nerror_log {directory}/error.log;\ndaemon off;\n"
             f"events {{ worker_connections 1024; }}\n"

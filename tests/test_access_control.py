@@ -171,7 +171,8 @@ def test_a_change_made_with_a_key_is_logged_under_its_name(secure_app, keys):
     log = client.post("/api/stock/add", json=body, headers=bearer(keys["operator"])).get_json()["data"]["log"]
     assert (log["operator"], log["on_behalf_of"]) == ("operator-key", "张三")
     plain = client.post("/api/stock/add", json={**body, "operator": None}, headers=bearer(keys["operator"]))
-    assert (plain.get_json()["data"]["log"]["operator"], plain.get_json()["data"]["log"]["on_behalf_of"]) == ("operator-key", None)
+    logged = plain.get_json()["data"]["log"]
+    assert (logged["operator"], logged["on_behalf_of"]) == ("operator-key", None)
     batch = client.post("/api/stock/batch", json={"changes": [{**body, "action": "reduce"}]}, headers=bearer(keys["operator"]))
     assert batch.get_json()["data"]["results"][0]["log"]["operator"] == "operator-key"
     with secure_app.app_context():

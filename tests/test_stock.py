@@ -193,7 +193,8 @@ def test_get_stock_for_product(client, create_product):
     assert stock["product"] == {"id": product["id"], "name": product["name"], "sku": product["sku"], "category": "文具"}
 
 
-@pytest.mark.parametrize("quantity, min_quantity, is_low", [(0, 0, False), (5, 0, False), (4, 5, True), (5, 5, True), (6, 5, False)])
+@pytest.mark.parametrize("quantity, min_quantity, is_low",
+                         [(0, 0, False), (5, 0, False), (4, 5, True), (5, 5, True), (6, 5, False)])
 def test_is_low_means_at_or_below_a_set_minimum(client, create_product, quantity, min_quantity, is_low):
     product = create_product(initial_quantity=quantity, min_quantity=min_quantity)
     assert stock_of(client, product["id"])["is_low"] is is_low
@@ -237,8 +238,10 @@ def test_stock_list_shows_product_summary(client, create_product):
 def stocked(create_product):
     """Three products in different categories, locations and stock situations."""
     return {
-        "pen": create_product(name="蓝色圆珠笔", sku="PEN-01", category="文具", location="A-01", min_quantity=5, initial_quantity=2)["id"],
-        "cup": create_product(name="白色水杯", sku="CUP-01", category="厨具", location="B-01", min_quantity=1, initial_quantity=9)["id"],
+        "pen": create_product(name="蓝色圆珠笔", sku="PEN-01", category="文具", location="A-01",
+                              min_quantity=5, initial_quantity=2)["id"],
+        "cup": create_product(name="白色水杯", sku="CUP-01", category="厨具", location="B-01",
+                              min_quantity=1, initial_quantity=9)["id"],
         "ink": create_product(name="墨水", sku="INK-01", category="文具", location="B-01")["id"],
     }
 

@@ -5,4 +5,4 @@ from flask import Blueprint
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 # The views register themselves on `bp` when imported.
-from routes.console import common, dashboard, logs, products, session, stock  # noqa: F401
+from routes.console import common, dashboard, logs, products, session, stock  # noqa: E402, F401
