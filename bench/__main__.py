@@ -30,11 +30,13 @@ SCENARIOS = [
     ("product read", "/api/products/%d", "catalogue", 16, ("ratio", 0.7)),
     ("stock read", "/api/stock/product/%d", "catalogue", 16, ("ratio", 0.7)),
     ("stock add/reduce", None, "write", 16, ("ratio", 0.5)),
-    ("product list page", "/api/products/?page=%d", "pages", 16, ("p99", 50)),
-    ("product search by category", "/api/products/?category=%%E9%%A3%%9F%%E5%%93%%81&page=%d", "pages", 16, ("p99", 50)),
-    ("low-stock list", "/api/stock/low-stock?page=%d", "few-pages", 16, ("p99", 50)),
-    ("movement log page", "/api/logs/?page=%d", "pages", 16, ("p99", 50)),
-    ("a product's movement history", "/api/logs/product/%d", "catalogue", 16, ("p99", 20)),
+    # Latency goals are measured below saturation (4 connections): at 16 a closed-loop
+    # load generator keeps every worker busy and p99 becomes the length of the queue.
+    ("product list page", "/api/products/?page=%d", "pages", 4, ("p99", 50)),
+    ("product search by category", "/api/products/?category=%%E9%%A3%%9F%%E5%%93%%81&page=%d", "category-pages", 4, ("p99", 50)),
+    ("low-stock list", "/api/stock/low-stock?page=%d", "few-pages", 4, ("p99", 50)),
+    ("movement log page", "/api/logs/?page=%d", "pages", 4, ("p99", 50)),
+    ("a product's movement history", "/api/logs/product/%d", "catalogue", 4, ("p99", 20)),
     ("statistics, whole range", "/api/logs/statistics?n=%d", "ceiling", 2, ("p99", 300)),
 ]
 
@@ -101,7 +103,8 @@ def main() -> None:
                 "name": f"压测商品{i}", "sku": f"BENCH-{i}", "price": 9.9, "initial_quantity": 1_000_000})
         ranges = {
             "ceiling": (1, 1_000_000), "catalogue": (1, args.products), "write": (first_hot, first_hot + HOT_PRODUCTS - 1),
-            "pages": (1, max(1, args.products // 20)), "few-pages": (1, 10),
+            "pages": (1, max(1, args.products // 20)), "category-pages": (1, max(1, args.products // 160)),
+            "few-pages": (1, 10),
         }
         rows, ceiling = [], None
         for name, path, kind, connections, goal in SCENARIOS:
