@@ -126,8 +126,8 @@ def main() -> None:
             process.wait(timeout=60)
 
     # The whole ledger is proved by the CLI: a million rows take longer than a request may.
-    checked = subprocess.run([sys.executable, "-m", "flask", "--app", "main", "ledger", "verify"], cwd=ROOT, env=env,
-                             capture_output=True, text=True)
+    checked = subprocess.run([sys.executable, "-m", "flask", "--app", "main", "ledger", "verify"], cwd=ROOT,
+                             env={**env, "LOG_LEVEL": "ERROR"}, capture_output=True, text=True)
     verify = json.loads(checked.stdout)
     print(f"\n{args.db}: {args.products:,} products, {args.movements:,} movements; wrk {args.duration}s per row\n")
     print("| endpoint | conns | req/s | p50 ms | p99 ms | errors | × ceiling | goal | met |")

@@ -40,9 +40,7 @@ def overview() -> dict[str, Any]:
 
 def low_stock_count() -> int:
     """How many live products are at or below their minimum (the navigation badge)."""
-    return db.session.scalar(
-        select(func.count()).select_from(Stock).join(Stock.product).where(Product.deleted_at.is_(None), Stock.is_low)
-    ) or 0
+    return db.session.scalar(select(func.count()).select_from(Stock).where(Stock.is_low)) or 0  # deleted: never low
 
 
 def daily_movements(days: int = DEFAULT_DAYS, today: date | None = None) -> list[dict[str, Any]]:

@@ -66,8 +66,9 @@ def list_stock(query: StockQuery) -> Page:
 
 
 def list_low_stock(page: int, per_page: int) -> Page:
-    """Rows at or below their minimum, largest shortage first."""
-    statement = _live_stock().where(Stock.is_low).order_by(Stock.shortage.desc(), Stock.product_id)
+    """Rows at or below their minimum, largest shortage first. Deleted products have no
+    minimum, so only the stock rows' (shortage, min_quantity) index is read."""
+    statement = select(Stock).where(Stock.is_low).order_by(Stock.shortage.desc(), Stock.product_id)
     return paginate(statement, page, per_page, key=Stock.product_id)
 
 

@@ -305,3 +305,11 @@ def test_stock_list_sorts_by_every_key(client, sortable, key, descending):
 
 def test_stock_list_rejects_unknown_sort(client):
     assert "sort" in assert_error(client.get(STOCK, query_string={"sort": "price"}), 400, "VALIDATION_ERROR")
+
+
+def test_a_deleted_product_leaves_the_low_stock_list(client, create_product):
+    product_id = create_product(min_quantity=5, initial_quantity=2)["id"]
+    low = lambda: [row["product_id"] for row in ok(client.get(LOW_STOCK))["items"]]  # noqa: E731
+    assert product_id in low()
+    ok(client.delete(f"/api/products/{product_id}"))
+    assert product_id not in low()

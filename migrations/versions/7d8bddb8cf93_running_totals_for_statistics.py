@@ -46,6 +46,8 @@ def upgrade():
         batch_op.create_index('ix_products_deleted_at', ['deleted_at'], unique=False)
 
     # ### end Alembic commands ###
+    # Deleted products have no reorder threshold (they are never low on stock).
+    op.execute("UPDATE stock SET min_quantity = 0 WHERE product_id IN (SELECT id FROM products WHERE deleted_at IS NOT NULL)")
     # Backfill the totals from the ledgers already recorded (same SQL on SQLite and MySQL).
     op.execute("""
         UPDATE stock SET
