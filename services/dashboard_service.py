@@ -1,6 +1,6 @@
 """Read-only figures for the web console: totals, stock value and time series,
 each one aggregate query in SQL (never a whole table loaded into Python)."""
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -9,6 +9,7 @@ from sqlalchemy import Numeric, case, func, select, type_coerce
 from database import db
 from models import Product, Stock, StockLog
 from models.types import utcnow
+from services import log_service
 
 DEFAULT_DAYS = 30
 HISTORY_POINTS = 200
@@ -45,26 +46,14 @@ def low_stock_count() -> int:
 
 def daily_movements(days: int = DEFAULT_DAYS, today: date | None = None) -> list[dict[str, Any]]:
     """Units received, issued and adjusted per UTC day over the last `days` days
-    (today included), one entry per day, days without movements as zeros."""
+    (today included), days without movements as zeros."""
     today = today or utcnow().date()
     first = today - timedelta(days=days - 1)
-    day = func.date(StockLog.created_at)
-
-    def total(action: str):
-        return func.coalesce(func.sum(case((StockLog.action == action, StockLog.quantity), else_=0)), 0)
-
-    rows = db.session.execute(
-        select(day, total("in"), total("out"), total("adjust"))
-        .where(StockLog.created_at >= datetime.combine(first, time.min, tzinfo=timezone.utc))
-        .group_by(day)
-    )
-    found = {str(when): (int(units_in), int(units_out), int(adjusted)) for when, units_in, units_out, adjusted in rows}
-    series = []
-    for offset in range(days):
-        key = (first + timedelta(days=offset)).isoformat()
-        units_in, units_out, adjusted = found.get(key, (0, 0, 0))
-        series.append({"date": key, "in": units_in, "out": units_out, "adjust": adjusted})
-    return series
+    found = {day["date"]: day for day in log_service.daily_totals(first, today)}
+    return [
+        found.get(key, {"date": key, "in": 0, "out": 0, "adjust": 0})
+        for key in ((first + timedelta(days=offset)).isoformat() for offset in range(days))
+    ]
 
 
 def quantity_history(product_id: int, points: int = HISTORY_POINTS) -> list[dict[str, Any]]:

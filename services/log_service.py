@@ -98,7 +98,7 @@ def statistics(query: StatisticsQuery) -> dict[str, Any]:
     """
     whole_days = not any(isinstance(bound, datetime) for bound in (query.start_date, query.end_date))
     if query.product_id is None and whole_days:
-        by_action, daily = _totals_by_day(query.start_date, query.end_date)
+        by_action, daily = _action_totals(query.start_date, query.end_date), daily_totals(query.start_date, query.end_date)
         unbounded = query.start_date is None and query.end_date is None
         top_products = _top_products_overall() if unbounded else _top_products_in(_time_filters(query.start_date, query.end_date))
     else:
@@ -120,22 +120,30 @@ def statistics(query: StatisticsQuery) -> dict[str, Any]:
     }
 
 
-def _totals_by_day(start: date | None, end: date | None) -> tuple[dict, list[dict]]:
+def _day_range(start: date | None, end: date | None) -> list:
     days = [MovementDaily.day >= start] if start else []
     if end:
         days.append(MovementDaily.day <= end)
+    return days
+
+
+def _action_totals(start: date | None, end: date | None) -> dict:
+    """Count and quantity per action over whole days, from the per-day running totals."""
+    days = _day_range(start, end)
     columns = [getattr(MovementDaily, f"{action}_{kind}") for action in ACTIONS for kind in ("movements", "quantity")]
     sums = db.session.execute(select(*(func.coalesce(func.sum(c), 0) for c in columns)).where(*days)).one()
-    by_action = {
-        action: {"count": int(sums[2 * i]), "quantity": int(sums[2 * i + 1])} for i, action in enumerate(ACTIONS)
-    }
+    return {action: {"count": int(sums[2 * i]), "quantity": int(sums[2 * i + 1])} for i, action in enumerate(ACTIONS)}
+
+
+def daily_totals(start: date | None, end: date | None) -> list[dict]:
+    """Units in, out and adjusted per UTC day with movements, oldest first, read from the
+    per-day running totals (a row a day, never the ledger itself)."""
     rows = db.session.execute(
         select(MovementDaily.day, MovementDaily.in_quantity, MovementDaily.out_quantity, MovementDaily.adjust_quantity)
-        .where(*days)
+        .where(*_day_range(start, end))
         .order_by(MovementDaily.day)
     )
-    daily = [{"date": str(day), "in": int(i), "out": int(o), "adjust": int(a)} for day, i, o, a in rows]
-    return by_action, daily
+    return [{"date": str(day), "in": int(i), "out": int(o), "adjust": int(a)} for day, i, o, a in rows]
 
 
 def _top_products_overall() -> list[dict]:
