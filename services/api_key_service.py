@@ -65,16 +65,16 @@ def revoke_key(key_id: int) -> ApiKey:
 
 def authenticate(token: str) -> Caller | None:
     """The caller a presented key belongs to; None for an unknown or revoked key."""
-    key = db.session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.role)
-        .where(ApiKey.key_hash == _digest(token), ApiKey.revoked_at.is_(None))
-    ).first()
-    return Caller(key.id, key.name, key.role) if key else None
+    return _live_caller(ApiKey.key_hash == _digest(token))
 
 
 def caller_by_id(key_id: int) -> Caller | None:
     """The caller of a key remembered by id (the console's session); None once revoked."""
+    return _live_caller(ApiKey.id == key_id)
+
+
+def _live_caller(criterion) -> Caller | None:
     key = db.session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.role).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        select(ApiKey.id, ApiKey.name, ApiKey.role).where(criterion, ApiKey.revoked_at.is_(None))
     ).first()
     return Caller(key.id, key.name, key.role) if key else None
