@@ -5,6 +5,7 @@ rate-limited (rate_limits.py), then authorised against POLICY. Views never check
 roles themselves, so a new route is covered by its blueprint's row of the table.
 """
 from flask import Flask, current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 from services import api_key_service
 from services.api_key_service import Caller
@@ -44,6 +45,7 @@ PUBLIC_ENDPOINTS = {"console.login", "console.static"}
 # Areas whose callers may be remembered by a login session. The JSON API takes keys
 # only, so a browser's cookie can never be used against it (no CSRF on the API).
 SESSION_AREAS = {"console"}
+SESSION_PATH = "/console/"  # where that area is served (sessions open before routing)
 SESSION_KEY = "api_key_id"
 # Where the console sends a visitor who is not logged in (when that endpoint exists).
 CONSOLE_LOGIN_ENDPOINT = "console.login"
@@ -138,7 +140,18 @@ def console_logout() -> None:
     session.pop(SESSION_KEY, None)
 
 
+class AreaSessions(SecureCookieSessionInterface):
+    """A login session only where one may be used: elsewhere a request neither reads
+    nor sets the cookie, and skips the signing machinery it would cost."""
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith(SESSION_PATH):
+            return super().open_session(app, request)
+        return self.make_null_session(app)
+
+
 def register_identification(app: Flask) -> None:
+    app.session_interface = AreaSessions()
     app.before_request(identify)
 
 

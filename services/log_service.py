@@ -7,6 +7,7 @@ from sqlalchemy import case, func, select
 from database import db
 from models import ACTIONS, MovementDaily, Product, Stock, StockLog
 from schemas.log import LogQuery, StatisticsQuery
+from services import views
 from services.pagination import paginate
 from utils.exceptions import NotFound
 from utils.pagination import Page
@@ -50,7 +51,7 @@ def list_logs(query: LogQuery) -> Page:
     total = None
     if query.operator is None and query.start_date is None and query.end_date is None:
         total = _movement_count(query.product_id, query.action)
-    return paginate(statement, query.page, query.per_page, total=total)
+    return paginate(statement, query.page, query.per_page, key=StockLog.id, view=views.LOG, total=total)
 
 
 def get_log(log_id: int) -> StockLog:
@@ -65,7 +66,7 @@ def product_logs(product_id: int, page: int, per_page: int) -> Page:
     if db.session.get(Product, product_id) is None:
         raise NotFound("商品不存在", {"product_id": product_id})
     statement = select(StockLog).where(StockLog.product_id == product_id).order_by(StockLog.id.desc())
-    return paginate(statement, page, per_page, total=_movement_count(product_id, None))
+    return paginate(statement, page, per_page, key=StockLog.id, view=views.LOG, total=_movement_count(product_id, None))
 
 
 def _movement_count(product_id: int | None, action: str | None) -> int:

@@ -1,15 +1,16 @@
 """Product use cases: catalogue reads, create with its stock row, edit, soft delete."""
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from database import db
+from database import PreparedRead, db
 from models import Product, Stock
 from models.types import utcnow
 from schemas.product import ProductCreate, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
-from services import stock_service
+from services import stock_service, views
 from services.pagination import contains, paginate
 from services.transaction import run_in_write_transaction
 from utils.exceptions import Duplicate, NotFound, PreconditionFailed
@@ -24,8 +25,7 @@ def _live_products():
     return select(Product).where(Product.deleted_at.is_(None))
 
 
-# Built once: the hottest read skips statement construction on every request.
-_PRODUCT_BY_ID = _live_products().where(Product.id == bindparam("product_id"))
+_PRODUCT_BY_ID = PreparedRead(views.PRODUCT.where(Product.deleted_at.is_(None), Product.id == bindparam("product_id")))
 
 
 def list_products(query: ProductQuery) -> Page:
@@ -44,15 +44,16 @@ def list_products(query: ProductQuery) -> Page:
     column = getattr(Product, query.sort.lstrip("-"))
     order = column.desc() if query.sort.startswith("-") else column.asc()
     statement = statement.order_by(order, Product.id.desc() if query.sort.startswith("-") else Product.id)
-    return paginate(statement, query.page, query.per_page, key=Product.id)
+    return paginate(statement, query.page, query.per_page, key=Product.id, view=views.PRODUCT)
 
 
-def get_product(product_id: int) -> Product:
-    """A live product, or NotFound (deleted products are gone from reads)."""
-    product = db.session.scalar(_PRODUCT_BY_ID, {"product_id": product_id})
-    if product is None:
+def get_product(product_id: int) -> SimpleNamespace:
+    """A live product as shown (services/views.py), or NotFound: deleted products
+    are gone from reads."""
+    row = _PRODUCT_BY_ID.first(product_id=product_id)
+    if row is None:
         raise NotFound("商品不存在", {"product_id": product_id})
-    return product
+    return views.shaped(row)
 
 
 def _ensure_sku_free(sku: str, own_id: int | None = None) -> None:
@@ -80,7 +81,7 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
     return _with_sku_guard(work, data.sku)
 
 
-def etag(product: Product) -> str:
+def etag(product: Product | SimpleNamespace) -> str:
     """The product's entity tag: its version, bumped by every change."""
     return f'"{product.version}"'
 

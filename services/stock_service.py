@@ -2,12 +2,13 @@
 compare-and-set in SQL and appends its hash-chained ledger row in the same transaction."""
 from collections.abc import Callable
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from database import db
+from database import PreparedRead, db
 from models import GENESIS_HASH, MovementDaily, Product, Stock, StockLog
 from models.types import utcnow
 from schemas.common import MAX_STOCK
@@ -21,6 +22,7 @@ from schemas.stock import (
     StockPointQuery,
     StockQuery,
 )
+from services import views
 from services.log_service import end_of
 from services.pagination import contains, paginate
 from services.transaction import run_in_write_transaction
@@ -40,8 +42,8 @@ def _live_stock():
     return select(Stock).join(Stock.product).where(Product.deleted_at.is_(None))
 
 
-# Built once: the hottest read skips statement construction on every request.
-_STOCK_BY_PRODUCT = _live_stock().where(Stock.product_id == bindparam("product_id"))
+_STOCK_BY_PRODUCT = PreparedRead(
+    views.STOCK.where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id")))
 
 
 def list_stock(query: StockQuery) -> Page:
@@ -62,21 +64,22 @@ def list_stock(query: StockQuery) -> Page:
         column.desc() if descending else column.asc(),
         Stock.product_id.desc() if descending else Stock.product_id,
     )
-    return paginate(statement, query.page, query.per_page, key=Stock.product_id)
+    return paginate(statement, query.page, query.per_page, key=Stock.product_id, view=views.STOCK)
 
 
 def list_low_stock(page: int, per_page: int) -> Page:
     """Rows at or below their minimum, largest shortage first. Deleted products have no
     minimum, so only the stock rows' (shortage, min_quantity) index is read."""
     statement = select(Stock).where(Stock.is_low).order_by(Stock.shortage.desc(), Stock.product_id)
-    return paginate(statement, page, per_page, key=Stock.product_id)
+    return paginate(statement, page, per_page, key=Stock.product_id, view=views.STOCK)
 
 
-def get_stock(product_id: int) -> Stock:
-    stock = db.session.scalar(_STOCK_BY_PRODUCT, {"product_id": product_id})
-    if stock is None:
+def get_stock(product_id: int) -> SimpleNamespace:
+    """A live product's stock as shown (services/views.py), or NotFound."""
+    row = _STOCK_BY_PRODUCT.first(product_id=product_id)
+    if row is None:
         raise NotFound("商品不存在", {"product_id": product_id})
-    return stock
+    return views.shaped(row)
 
 
 def stock_at(product_id: int, point: StockPointQuery) -> dict:

@@ -1,0 +1,44 @@
+"""Read views: what an answer shows, selected as plain columns and shaped like the
+response models (and the console's templates) read it.
+
+Loading ORM entities for a read-only answer (identity map, eager joins, change
+tracking) costs several times the rows themselves: a page of 20 products spent
+~5 ms in Python around ~1 ms of SQL. Rows cost a few microseconds each.
+"""
+from collections.abc import Mapping
+from types import SimpleNamespace
+
+from sqlalchemy import ColumnElement, join, select
+
+from models import Product, Stock, StockLog
+
+
+def _within(part: str, **columns: ColumnElement) -> list[ColumnElement]:
+    """Columns labelled `part.name`: `shaped` nests them as `item.part.name`."""
+    return [column.label(f"{part}.{name}") for name, column in columns.items()]
+
+
+PRODUCT = select(
+    Product.id, Product.name, Product.description, Product.price, Product.category, Product.sku,
+    Product.created_at, Product.updated_at, Product.version,
+    *_within("stock", quantity=Stock.quantity, min_quantity=Stock.min_quantity, max_quantity=Stock.max_quantity,
+             location=Stock.location, is_low=Stock.is_low),
+).select_from(join(Product, Stock))
+STOCK = select(
+    Stock.product_id, Stock.quantity, Stock.min_quantity, Stock.max_quantity, Stock.location, Stock.is_low.label("is_low"),
+    Stock.updated_at,
+    *_within("product", id=Product.id, name=Product.name, sku=Product.sku, category=Product.category),
+).select_from(join(Stock, Product))
+LOG = select(StockLog.__table__)
+
+
+def shaped(row: Mapping) -> SimpleNamespace:
+    """One row as an object; columns labelled `part.name` become `item.part.name`."""
+    fields, parts = {}, {}
+    for key, value in row.items():
+        part, dot, name = key.partition(".")
+        if dot:
+            parts.setdefault(part, {})[name] = value
+        else:
+            fields[key] = value
+    return SimpleNamespace(**fields, **{part: SimpleNamespace(**values) for part, values in parts.items()})
