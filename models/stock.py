@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from models.product import Product
 
 
+def is_low_level(quantity: int, min_quantity: int) -> bool:
+    """At or below a set minimum (a minimum of 0 means no threshold)."""
+    return min_quantity > 0 and quantity <= min_quantity
+
+
 class Stock(db.Model):
     __tablename__ = "stock"
     __table_args__ = (
@@ -55,8 +60,7 @@ class Stock(db.Model):
 
     @hybrid_property
     def is_low(self) -> bool:
-        """At or below a set minimum (a minimum of 0 means no threshold)."""
-        return self.min_quantity > 0 and self.quantity <= self.min_quantity
+        return is_low_level(self.quantity, self.min_quantity)
 
     @is_low.inplace.expression
     @classmethod

@@ -75,7 +75,8 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
         db.session.flush()
         if data.initial_quantity:
             initial = StockChange(product_id=product.id, quantity=data.initial_quantity, reason=INITIAL_STOCK_REASON)
-            stock_service.record_change(product.stock, "in", initial, actor)
+            stock_service.record_change(stock_service.lock_stock(product.id), "in", initial, actor)
+            db.session.refresh(product.stock)  # the count the movement wrote, for the answer
         return product
 
     return _with_sku_guard(work, data.sku)

@@ -1,15 +1,17 @@
 """Stock use cases. Every count change locks the stock row, updates it with a
 compare-and-set in SQL and appends its hash-chained ledger row in the same transaction."""
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Dialect, TextClause, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from database import PreparedRead, db
-from models import GENESIS_HASH, MovementDaily, Product, Stock, StockLog
+from models import ACTIONS, GENESIS_HASH, MovementDaily, Product, Stock, StockLog, chain_hash
+from models.stock import is_low_level
 from models.types import utcnow
 from schemas.common import MAX_STOCK
 from schemas.stock import (
@@ -35,7 +37,8 @@ from utils.exceptions import (
 )
 from utils.pagination import Page
 
-ChangeResult = tuple[Stock, StockLog | None]
+# The stock as shown after the change, and the ledger row it wrote (None: nothing changed).
+ChangeResult = tuple[SimpleNamespace, SimpleNamespace | None]
 
 
 def _live_stock():
@@ -118,18 +121,26 @@ def adjust_stock(data: StockAdjust, actor: str | None = None) -> ChangeResult:
     """Set the counted level and optionally the thresholds; an unchanged count is not logged."""
     settings = data.model_dump(include={"min_quantity", "max_quantity", "location"}, exclude_unset=True)
 
-    def apply(stock: Stock) -> StockLog | None:
-        for field, value in settings.items():
-            setattr(stock, field, value)
-        check_thresholds(stock)
+    def apply(stock: SimpleNamespace) -> SimpleNamespace | None:
         if settings:
-            stock.updated_at = utcnow()
-            # Settings are editable with PUT too: bump the product's version (its ETag),
-            # so an edit based on the old settings gets 412 instead of undoing this.
-            stock.product.updated_at = stock.updated_at
+            change_settings(stock, settings)
         return record_change(stock, "adjust", data, actor)
 
     return _change(data.product_id, apply)
+
+
+def change_settings(stock: SimpleNamespace, settings: dict) -> None:
+    """New thresholds or location on a locked stock row. They are editable with PUT
+    too, so the product's version (its ETag) is bumped: an edit based on the old
+    settings then gets 412 instead of undoing this."""
+    vars(stock).update(settings)
+    check_thresholds(stock)
+    stock.updated_at = utcnow()
+    connection = db.session.connection()
+    connection.execute(update(Stock).where(Stock.product_id == stock.product_id).values(
+        **settings, updated_at=stock.updated_at))
+    connection.execute(_BUMP_PRODUCT_VERSION, {"product": stock.product_id, "now": stock.updated_at})
+    stock.is_low = is_low_level(stock.quantity, stock.min_quantity)
 
 
 BATCH_ACTIONS = {"add": "in", "reduce": "out", "adjust": "adjust"}
@@ -167,7 +178,7 @@ def _at_index(index: int, step: Callable):
         raise
 
 
-def _change(product_id: int, apply: Callable[[Stock], StockLog | None]) -> ChangeResult:
+def _change(product_id: int, apply: Callable[[SimpleNamespace], SimpleNamespace | None]) -> ChangeResult:
     def work() -> ChangeResult:
         stock = lock_stock(product_id)
         return stock, apply(stock)
@@ -175,23 +186,24 @@ def _change(product_id: int, apply: Callable[[Stock], StockLog | None]) -> Chang
     return run_in_write_transaction(work)
 
 
-def lock_stock(product_id: int) -> Stock:
-    """The live product's stock row, locked until commit (FOR UPDATE; SQLite holds
-    the database write lock already)."""
-    stock = db.session.scalar(_live_stock().where(Stock.product_id == product_id).with_for_update())
-    if stock is None:
+def lock_stock(product_id: int) -> SimpleNamespace:
+    """The live product's stock row as shown (with the product's SKU and name), locked
+    until commit (FOR UPDATE; SQLite holds the database write lock already)."""
+    row = db.session.connection().execute(_LOCK_STOCK, {"product_id": product_id}).mappings().first()
+    if row is None:
         raise NotFound("商品不存在", {"product_id": product_id})
-    return stock
+    return views.shaped(row)
 
 
-def check_thresholds(stock: Stock) -> None:
+def check_thresholds(stock) -> None:
     if stock.max_quantity is not None and stock.max_quantity < (stock.min_quantity or 0):
         raise ValidationFailed("最大库存不能小于最小库存", {"max_quantity": "不能小于 min_quantity"})
 
 
-def record_change(stock: Stock, action: str, movement: Movement | StockChange,
-                  actor: str | None = None) -> StockLog | None:
-    """Apply one movement to a locked stock row and append its ledger row.
+def record_change(stock: SimpleNamespace, action: str, movement: Movement | StockChange,
+                  actor: str | None = None) -> SimpleNamespace | None:
+    """Apply one movement to a locked stock row (from `lock_stock`, kept up to date
+    here) and append its ledger row; the log row is returned.
 
     `actor` is the API key's name when the request carried one: it becomes the
     log's `operator`, and the client's own `operator` is kept as `on_behalf_of`.
@@ -199,7 +211,8 @@ def record_change(stock: Stock, action: str, movement: Movement | StockChange,
     `movement.quantity` is the units moved for `in`/`out` and the new level for
     `adjust` (an adjust to the current level writes nothing and returns None).
     The UPDATE only matches while the row still holds the count read under the
-    lock, so a change can never be applied on top of a stale value.
+    lock, so a change can never be applied on top of a stale value. Statements are
+    built once and run on the transaction's connection: this is the hottest write.
     """
     before = stock.quantity
     amount = movement.quantity
@@ -216,38 +229,22 @@ def record_change(stock: Stock, action: str, movement: Movement | StockChange,
     if after > MAX_STOCK:
         raise ValidationFailed("库存数量超出上限", {"quantity": f"结果库存不能超过 {MAX_STOCK}"})
     logged = after - before if action == "adjust" else amount
-    result = db.session.execute(
-        update(Stock)
-        .where(Stock.product_id == stock.product_id, Stock.quantity == before)
-        .values(
-            quantity=after,
-            updated_at=utcnow(),
-            movements=Stock.movements + 1,
-            total_in=Stock.total_in + (logged if action == "in" else 0),
-            total_out=Stock.total_out + (logged if action == "out" else 0),
-            adjust_net=Stock.adjust_net + (logged if action == "adjust" else 0),
-            units_moved=Stock.units_moved + abs(logged),
-        ),
-        execution_options={"synchronize_session": "evaluate"},
-    )
-    if result.rowcount != 1:
+    now = utcnow()
+    connection = db.session.connection()
+    changed = connection.execute(_UPDATE_COUNT, {
+        "stock_of": stock.product_id, "before": before, "after": after, "now": now,
+        **{f"{name}_delta": logged if action == name else 0 for name in ACTIONS}, "moved": abs(logged),
+    })
+    if changed.rowcount != 1:
         raise Conflict("库存已被并发修改，请重试", {"product_id": stock.product_id})
-    log = _append_log(stock, action, logged, before, after, movement, actor)
-    _count_in_daily_totals(log)
+    stock.quantity, stock.updated_at, stock.is_low = after, now, is_low_level(after, stock.min_quantity)
+    log = _append_log(connection, stock, action, logged, before, after, movement, actor, now)
+    connection.execute(_daily_upsert(connection.dialect), {
+        "day": log.created_at.date(),
+        **{f"{name}_movements": int(action == name) for name in ACTIONS},
+        **{f"{name}_quantity": logged if action == name else 0 for name in ACTIONS},
+    })
     return log
-
-
-def _count_in_daily_totals(log: StockLog) -> None:
-    """Add a movement to its day's totals (an upsert of that day's single row)."""
-    movements, quantity = getattr(MovementDaily, f"{log.action}_movements"), getattr(MovementDaily, f"{log.action}_quantity")
-    values = {"day": log.created_at.date(), movements.key: 1, quantity.key: log.quantity}
-    increments = {movements.key: movements + 1, quantity.key: quantity + log.quantity}
-    if db.session.get_bind().dialect.name == "mysql":
-        statement = mysql_insert(MovementDaily).values(values).on_duplicate_key_update(increments)
-    else:
-        statement = sqlite_insert(MovementDaily).values(values).on_conflict_do_update(
-            index_elements=[MovementDaily.day], set_=increments)
-    db.session.execute(statement)
 
 
 def _who(movement, actor: str | None) -> tuple[str | None, str | None]:
@@ -257,32 +254,78 @@ def _who(movement, actor: str | None) -> tuple[str | None, str | None]:
     return actor, movement.operator if movement.operator != actor else None
 
 
-def _append_log(stock: Stock, action: str, quantity: int, before: int, after: int, movement,
-                actor: str | None) -> StockLog:
+def _append_log(connection, stock: SimpleNamespace, action: str, quantity: int, before: int, after: int,
+                movement, actor: str | None, now) -> SimpleNamespace:
     """The next ledger row of this product, chained to the previous one. Its time
     never goes back within a product, so `as_of` and sequence order agree."""
-    previous = db.session.execute(
-        select(StockLog.seq, StockLog.hash, StockLog.created_at)
-        .where(StockLog.product_id == stock.product_id)
-        .order_by(StockLog.seq.desc())
-        .limit(1)
-    ).first()
-    now = utcnow()
-    log = StockLog(
+    previous = connection.execute(_LAST_LOG, {"product_id": stock.product_id}).first()
+    operator, on_behalf_of = _who(movement, actor)
+    log = SimpleNamespace(
         product_id=stock.product_id,
         seq=previous.seq + 1 if previous else 1,
-        prev_hash=previous.hash if previous else GENESIS_HASH,
-        created_at=max(now, previous.created_at) if previous else now,
         action=action,
         quantity=quantity,
         before_quantity=before,
         after_quantity=after,
         reason=movement.reason,
+        operator=operator,
+        on_behalf_of=on_behalf_of,
         sku=stock.product.sku,
         product_name=stock.product.name,
+        created_at=max(now, previous.created_at) if previous else now,
+        prev_hash=previous.hash if previous else GENESIS_HASH,
     )
-    log.operator, log.on_behalf_of = _who(movement, actor)
-    log.hash = log.content_hash()
-    db.session.add(log)
-    db.session.flush()
+    log.hash = chain_hash(log)
+    log.id = connection.execute(_INSERT_LOG, vars(log)).inserted_primary_key[0]
     return log
+
+
+# Statements of the write path, built once (their compiled form is cached by SQLAlchemy).
+_LOCK_STOCK = views.STOCK.where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id")).with_for_update()
+_UPDATE_COUNT = (
+    update(Stock)
+    .where(Stock.product_id == bindparam("stock_of"), Stock.quantity == bindparam("before"))
+    .values(
+        quantity=bindparam("after"),
+        updated_at=bindparam("now"),
+        movements=Stock.movements + 1,
+        total_in=Stock.total_in + bindparam("in_delta"),
+        total_out=Stock.total_out + bindparam("out_delta"),
+        adjust_net=Stock.adjust_net + bindparam("adjust_delta"),
+        units_moved=Stock.units_moved + bindparam("moved"),
+    )
+)
+_BUMP_PRODUCT_VERSION = (
+    update(Product).where(Product.id == bindparam("product"))
+    .values(updated_at=bindparam("now"), version=Product.version + 1)
+)
+_LAST_LOG = (
+    select(StockLog.seq, StockLog.hash, StockLog.created_at)
+    .where(StockLog.product_id == bindparam("product_id"))
+    .order_by(StockLog.seq.desc())
+    .limit(1)
+)
+_INSERT_LOG = insert(StockLog)
+_DAILY_TOTALS = [f"{action}_{kind}" for action in ACTIONS for kind in ("movements", "quantity")]
+
+
+@functools.cache
+def _daily_upsert(dialect: Dialect) -> TextClause:
+    """Add a movement to its day's totals: an upsert of that day's single row.
+
+    SQLAlchemy 2.0 compiles dialect-specific upserts again on every execution (they
+    are not cached), which cost more than the rest of a movement's SQL; so this one
+    is compiled once, with named parameters, and run as text.
+    """
+    values = {"day": bindparam("day"), **{name: bindparam(name) for name in _DAILY_TOTALS}}
+    if dialect.name == "mysql":
+        inserting = mysql_insert(MovementDaily).values(values)
+        upsert = inserting.on_duplicate_key_update(
+            {name: getattr(MovementDaily, name) + inserting.inserted[name] for name in _DAILY_TOTALS})
+    else:
+        inserting = sqlite_insert(MovementDaily).values(values)
+        upsert = inserting.on_conflict_do_update(
+            index_elements=[MovementDaily.day],
+            set_={name: getattr(MovementDaily, name) + inserting.excluded[name] for name in _DAILY_TOTALS})
+    sql = str(upsert.compile(dialect=type(dialect)(paramstyle="named")))
+    return text(sql).bindparams(bindparam("day", type_=MovementDaily.__table__.c.day.type))
