@@ -1,5 +1,6 @@
 """The database handle, per-dialect connection setup and race-free schema creation."""
 import fcntl
+import functools
 import os
 import sqlite3
 import threading
@@ -9,7 +10,8 @@ from pathlib import Path
 from flask import Flask, current_app
 from flask_migrate import Migrate, upgrade
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Engine, MetaData, Select, event, text
+from sqlalchemy import Dialect, Engine, MetaData, Select, Table, TextClause, bindparam, event, text
+from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
@@ -178,6 +180,27 @@ class PreparedRead:
         if row is None:
             return None
         return {name: convert(value) if convert else value for name, convert, value in zip(names, converters, row)}
+
+
+@functools.cache
+def counter_upsert(table: Table, key: str, counters: tuple[str, ...], dialect: Dialect) -> TextClause:
+    """Add to the counters of the row with this `key`, creating it when missing: one
+    statement, so concurrent transactions never race to create the row.
+
+    SQLAlchemy 2.0 compiles dialect-specific upserts again on every execution (they
+    are not cached), which costs more than the rest of a stock movement's SQL; so each
+    is compiled once, with named parameters, and run as text.
+    """
+    values = {key: bindparam(key), **{name: bindparam(name) for name in counters}}
+    if dialect.name == "mysql":
+        inserting = mysql.insert(table).values(values)
+        upsert = inserting.on_duplicate_key_update({name: table.c[name] + inserting.inserted[name] for name in counters})
+    else:
+        inserting = sqlite.insert(table).values(values)
+        upsert = inserting.on_conflict_do_update(
+            index_elements=[table.c[key]], set_={name: table.c[name] + inserting.excluded[name] for name in counters})
+    sql = str(upsert.compile(dialect=type(dialect)(paramstyle="named")))
+    return text(sql).bindparams(bindparam(key, type_=table.c[key].type))
 
 
 @contextmanager

@@ -35,7 +35,6 @@ class Stock(db.Model):
         Index("ix_stock_location", "location"),
         Index("ix_stock_quantity", "quantity"),
         Index("ix_stock_units_moved", "units_moved"),
-        Index("ix_stock_shortage", "shortage", "min_quantity"),  # covers the whole low-stock test
         MYSQL_TABLE_ARGS,
     )
 
@@ -45,7 +44,7 @@ class Stock(db.Model):
     min_quantity: Mapped[int] = mapped_column(default=0)
     max_quantity: Mapped[int | None]
     location: Mapped[str | None] = mapped_column(String(100))
-    # Kept by the database itself; indexed so the low-stock list reads only low rows.
+    # Kept by the database itself; indexed (below) so the low-stock list reads only low rows.
     shortage: Mapped[int] = mapped_column(BigInteger, Computed("min_quantity - quantity", persisted=True))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     # Running totals of this product's movements, changed by the same UPDATE as the
@@ -67,3 +66,8 @@ class Stock(db.Model):
     def _is_low_expression(cls):
         # shortage >= 0 first: a range on its index, then the threshold check.
         return and_(cls.shortage >= 0, cls.min_quantity > 0)
+
+
+# The low-stock list in its own order (largest shortage first), covering its whole test:
+# a page is a short walk of this index, never a sort of every low row.
+Index("ix_stock_low_order", Stock.shortage.desc(), Stock.product_id, Stock.min_quantity)

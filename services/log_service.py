@@ -6,6 +6,7 @@ from sqlalchemy import case, func, select
 
 from database import db
 from models import ACTIONS, MovementDaily, Product, Stock, StockLog
+from models.stock_log import NEWEST_FIRST_HINT
 from schemas.log import LogQuery, StatisticsQuery
 from services import views
 from services.pagination import paginate
@@ -13,6 +14,7 @@ from utils.exceptions import NotFound
 from utils.pagination import Page
 
 TOP_PRODUCTS = 10
+NEWEST_FIRST = [StockLog.id.desc()]
 
 
 def _start_of(day: date) -> datetime:
@@ -47,11 +49,14 @@ def list_logs(query: LogQuery) -> Page:
         filters.append(StockLog.action == query.action)
     if query.operator:
         filters.append(StockLog.operator == query.operator)
-    statement = select(StockLog).where(*filters).order_by(StockLog.id.desc())
+    statement = select(StockLog).where(*filters)
+    if not filters:
+        statement = statement.with_hint(StockLog, NEWEST_FIRST_HINT, dialect_name="mysql")
     total = None
     if query.operator is None and query.start_date is None and query.end_date is None:
         total = _movement_count(query.product_id, query.action)
-    return paginate(statement, query.page, query.per_page, key=StockLog.id, view=views.LOG, total=total)
+    return paginate(statement, query.page, query.per_page, order=NEWEST_FIRST, key=StockLog.id, view=views.LOG,
+                    total=total)
 
 
 def get_log(log_id: int) -> StockLog:
@@ -65,8 +70,8 @@ def product_logs(product_id: int, page: int, per_page: int) -> Page:
     """A product's history, newest first; still answered after the product is deleted."""
     if db.session.get(Product, product_id) is None:
         raise NotFound("商品不存在", {"product_id": product_id})
-    statement = select(StockLog).where(StockLog.product_id == product_id).order_by(StockLog.id.desc())
-    return paginate(statement, page, per_page, key=StockLog.id, view=views.LOG, total=_movement_count(product_id, None))
+    return paginate(select(StockLog).where(StockLog.product_id == product_id), page, per_page, order=NEWEST_FIRST,
+                    key=StockLog.id, view=views.LOG, total=_movement_count(product_id, None))
 
 
 def _movement_count(product_id: int | None, action: str | None) -> int:

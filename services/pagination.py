@@ -1,30 +1,55 @@
 """Counting and slicing a query into one page, without loading the rest."""
-from sqlalchemy import ColumnElement, Select, func
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, Select, UnaryExpression, func
+from sqlalchemy.sql import operators
 
 from database import db
 from services.views import shaped
 from utils.pagination import Page
 
+# Past this share of the rows a page is read from the far end: the database walks
+# every row it skips, and walking backwards costs it ~1.7 times as much per row.
+FAR_END = 0.6
 
-def paginate(filtered: Select, page: int, per_page: int, *, key: ColumnElement, view: Select,
-             total: int | None = None) -> Page:
-    """One page of `filtered` (its filters and order), each item shown as `view`
-    (a select of columns, see services/views.py), plus a COUNT over the same filters
-    unless the caller knows `total` already.
+
+def paginate(filtered: Select, page: int, per_page: int, *, order: Sequence[UnaryExpression], key: ColumnElement,
+             view: Select, total: int | None = None) -> Page:
+    """One page of `filtered` in `order` (which ends with `key`, so it is total), each
+    item shown as `view` (a select of columns, see services/views.py), plus a COUNT
+    over the same filters unless the caller knows `total` already.
 
     The page is found in two steps: the keys of the page from the filtered rows'
     narrowest index alone, then those rows' view by key. A deep page then skips
-    index entries instead of joining and reading every row it passes over.
+    index entries instead of joining and reading every row it passes over, and a
+    page near the end is read backwards from the end (a short walk) and turned round.
     """
     if total is None:
-        counting = filtered.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
+        counting = filtered.with_only_columns(func.count(), maintain_column_froms=True)
         total = db.session.scalar(counting) or 0
-    keys = db.session.scalars(filtered.with_only_columns(key).limit(per_page).offset((page - 1) * per_page)).all()
+    offset = (page - 1) * per_page
+    keys_of = filtered.with_only_columns(key)
+    if offset >= total:
+        keys = []
+    elif offset > FAR_END * total:
+        from_end = max(0, total - offset - per_page)
+        keys = db.session.scalars(keys_of.order_by(*map(_reversed, order))
+                                  .limit(min(per_page, total - offset)).offset(from_end)).all()[::-1]
+    else:
+        keys = db.session.scalars(keys_of.order_by(*order).limit(per_page).offset(offset)).all()
     items = []
     if keys:
         by_key = {row[key.key]: row for row in db.session.execute(view.where(key.in_(keys))).mappings()}
         items = [shaped(by_key[k]) for k in keys]
     return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def _reversed(clause: UnaryExpression) -> UnaryExpression:
+    """`x ASC` ↔ `x DESC`. NULLs sort first ascending and last descending on SQLite and
+    MySQL alike, so the reversed order is exactly the original read backwards."""
+    if clause.modifier is operators.desc_op:
+        return clause.element.asc()
+    return clause.element.desc()
 
 
 def contains(column, text: str):

@@ -5,8 +5,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from database import PreparedRead, db
-from models import Product, Stock
+from database import PreparedRead, counter_upsert, db
+from models import NO_CATEGORY, Product, ProductCount, Stock
 from models.types import utcnow
 from schemas.product import ProductCreate, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
@@ -42,9 +42,25 @@ def list_products(query: ProductQuery) -> Page:
     if query.max_price is not None:
         statement = statement.where(Product.price <= query.max_price)
     column = getattr(Product, query.sort.lstrip("-"))
-    order = column.desc() if query.sort.startswith("-") else column.asc()
-    statement = statement.order_by(order, Product.id.desc() if query.sort.startswith("-") else Product.id)
-    return paginate(statement, query.page, query.per_page, key=Product.id, view=views.PRODUCT)
+    order = [column.desc(), Product.id.desc()] if query.sort.startswith("-") else [column.asc(), Product.id.asc()]
+    total = None
+    if not (query.q or query.min_price is not None or query.max_price is not None):
+        total = _live_count(query.category)
+    return paginate(statement, query.page, query.per_page, order=order, key=Product.id, view=views.PRODUCT, total=total)
+
+
+def _live_count(category: str | None) -> int:
+    """Live products (of one category), from the counts kept with every change."""
+    counted = select(func.coalesce(func.sum(ProductCount.live), 0))
+    if category is not None:
+        counted = counted.where(ProductCount.category == category)
+    return int(db.session.scalar(counted))
+
+
+def _count_live(category: str | None, change: int) -> None:
+    """Keep `product_counts` in step, in the caller's transaction."""
+    upsert = counter_upsert(ProductCount.__table__, "category", ("live",), db.session.get_bind().dialect)
+    db.session.execute(upsert, {"category": category or NO_CATEGORY, "live": change})
 
 
 def get_product(product_id: int) -> SimpleNamespace:
@@ -73,6 +89,7 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
         stock_service.check_thresholds(product.stock)
         db.session.add(product)
         db.session.flush()
+        _count_live(product.category, +1)
         if data.initial_quantity:
             initial = StockChange(product_id=product.id, quantity=data.initial_quantity, reason=INITIAL_STOCK_REASON)
             stock_service.record_change(stock_service.lock_stock(product.id), "in", initial, actor)
@@ -96,6 +113,9 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
         product = _lock_live_product(product_id, if_match)
         if "sku" in changes:
             _ensure_sku_free(changes["sku"], own_id=product.id)
+        if "category" in changes and changes["category"] != product.category:
+            _count_live(product.category, -1)
+            _count_live(changes["category"], +1)
         for field in PRODUCT_FIELDS:
             if field in changes:
                 setattr(product, field, changes[field])
@@ -117,6 +137,7 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
 
     def work() -> None:
         product = _lock_live_product(product_id, if_match)
+        _count_live(product.category, -1)
         product.deleted_at = utcnow()
         product.sku = None
         product.stock.min_quantity = 0
@@ -125,12 +146,11 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
 
 
 def list_categories() -> list[dict[str, Any]]:
-    """Distinct categories of live products with how many products each has."""
+    """Categories that have live products, with how many each has."""
     rows = db.session.execute(
-        select(Product.category, func.count(Product.id))
-        .where(Product.deleted_at.is_(None), Product.category.is_not(None))
-        .group_by(Product.category)
-        .order_by(Product.category)
+        select(ProductCount.category, ProductCount.live)
+        .where(ProductCount.category != NO_CATEGORY, ProductCount.live > 0)
+        .order_by(ProductCount.category)
     )
     return [{"category": category, "product_count": count} for category, count in rows]
 

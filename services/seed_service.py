@@ -2,15 +2,15 @@
 written with bulk inserts in one transaction."""
 import random
 import secrets
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import insert, select
 
-from database import db, refresh_planner_statistics
-from models import GENESIS_HASH, MovementDaily, Product, Stock, StockLog, chain_hash
+from database import counter_upsert, db, refresh_planner_statistics
+from models import GENESIS_HASH, MovementDaily, Product, ProductCount, Stock, StockLog, chain_hash
 from models.types import utcnow
 from services.ledger_service import DAILY_COLUMNS, TOTALS, count_movement
 from services.transaction import run_in_write_transaction
@@ -62,6 +62,9 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         } for i in range(products)]
         for start in range(0, len(rows), CHUNK):
             db.session.execute(insert(Product), rows[start:start + CHUNK])
+        for category, count in Counter(row["category"] for row in rows).items():
+            db.session.execute(counter_upsert(ProductCount.__table__, "category", ("live",), db.session.get_bind().dialect),
+                               {"category": category, "live": count})
         catalogue = db.session.execute(
             select(Product.id, Product.sku, Product.name).where(Product.sku.like(f"SEED-{batch}-%")).order_by(Product.id)
         ).all()
@@ -99,11 +102,9 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
 
 def _add_daily_totals(days: dict) -> None:
     """Merge the seeded days into `movement_daily` (a day may already have movements)."""
+    upsert = counter_upsert(MovementDaily.__table__, "day", DAILY_COLUMNS, db.session.get_bind().dialect)
     for day, sums in sorted(days.items()):
-        row = db.session.get(MovementDaily, day) or MovementDaily(day=day, **dict.fromkeys(DAILY_COLUMNS, 0))
-        for column, value in sums.items():
-            setattr(row, column, getattr(row, column) + value)
-        db.session.add(row)
+        db.session.execute(upsert, {"day": day, **sums})
 
 
 def _next_entry(rng: random.Random, pid: int, sku: str, name: str, level: int, chain: tuple[int, str], when) -> _Entry:

@@ -1,15 +1,12 @@
 """Stock use cases. Every count change locks the stock row, updates it with a
 compare-and-set in SQL and appends its hash-chained ledger row in the same transaction."""
-import functools
 from collections.abc import Callable
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import Dialect, TextClause, bindparam, insert, or_, select, text, update
-from sqlalchemy.dialects.mysql import insert as mysql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, insert, or_, select, update
 
-from database import PreparedRead, db
+from database import PreparedRead, counter_upsert, db
 from models import ACTIONS, GENESIS_HASH, MovementDaily, Product, Stock, StockLog, chain_hash
 from models.stock import is_low_level
 from models.types import utcnow
@@ -25,6 +22,7 @@ from schemas.stock import (
     StockQuery,
 )
 from services import views
+from services.ledger_service import DAILY_COLUMNS
 from services.log_service import end_of
 from services.pagination import contains, paginate
 from services.transaction import run_in_write_transaction
@@ -63,18 +61,15 @@ def list_stock(query: StockQuery) -> Page:
     key = query.sort.lstrip("-")
     column = {"name": Product.name, "sku": Product.sku}.get(key) or getattr(Stock, key)
     descending = query.sort.startswith("-")
-    statement = statement.order_by(
-        column.desc() if descending else column.asc(),
-        Stock.product_id.desc() if descending else Stock.product_id,
-    )
-    return paginate(statement, query.page, query.per_page, key=Stock.product_id, view=views.STOCK)
+    order = [column.desc(), Stock.product_id.desc()] if descending else [column.asc(), Stock.product_id.asc()]
+    return paginate(statement, query.page, query.per_page, order=order, key=Stock.product_id, view=views.STOCK)
 
 
 def list_low_stock(page: int, per_page: int) -> Page:
     """Rows at or below their minimum, largest shortage first. Deleted products have no
-    minimum, so only the stock rows' (shortage, min_quantity) index is read."""
-    statement = select(Stock).where(Stock.is_low).order_by(Stock.shortage.desc(), Stock.product_id)
-    return paginate(statement, page, per_page, key=Stock.product_id, view=views.STOCK)
+    minimum, so only the stock rows' index in exactly this order is read."""
+    return paginate(select(Stock).where(Stock.is_low), page, per_page, order=[Stock.shortage.desc(), Stock.product_id.asc()],
+                    key=Stock.product_id, view=views.STOCK)
 
 
 def get_stock(product_id: int) -> SimpleNamespace:
@@ -239,7 +234,7 @@ def record_change(stock: SimpleNamespace, action: str, movement: Movement | Stoc
         raise Conflict("库存已被并发修改，请重试", {"product_id": stock.product_id})
     stock.quantity, stock.updated_at, stock.is_low = after, now, is_low_level(after, stock.min_quantity)
     log = _append_log(connection, stock, action, logged, before, after, movement, actor, now)
-    connection.execute(_daily_upsert(connection.dialect), {
+    connection.execute(counter_upsert(MovementDaily.__table__, "day", DAILY_COLUMNS, connection.dialect), {
         "day": log.created_at.date(),
         **{f"{name}_movements": int(action == name) for name in ACTIONS},
         **{f"{name}_quantity": logged if action == name else 0 for name in ACTIONS},
@@ -306,26 +301,3 @@ _LAST_LOG = (
     .limit(1)
 )
 _INSERT_LOG = insert(StockLog)
-_DAILY_TOTALS = [f"{action}_{kind}" for action in ACTIONS for kind in ("movements", "quantity")]
-
-
-@functools.cache
-def _daily_upsert(dialect: Dialect) -> TextClause:
-    """Add a movement to its day's totals: an upsert of that day's single row.
-
-    SQLAlchemy 2.0 compiles dialect-specific upserts again on every execution (they
-    are not cached), which cost more than the rest of a movement's SQL; so this one
-    is compiled once, with named parameters, and run as text.
-    """
-    values = {"day": bindparam("day"), **{name: bindparam(name) for name in _DAILY_TOTALS}}
-    if dialect.name == "mysql":
-        inserting = mysql_insert(MovementDaily).values(values)
-        upsert = inserting.on_duplicate_key_update(
-            {name: getattr(MovementDaily, name) + inserting.inserted[name] for name in _DAILY_TOTALS})
-    else:
-        inserting = sqlite_insert(MovementDaily).values(values)
-        upsert = inserting.on_conflict_do_update(
-            index_elements=[MovementDaily.day],
-            set_={name: getattr(MovementDaily, name) + inserting.excluded[name] for name in _DAILY_TOTALS})
-    sql = str(upsert.compile(dialect=type(dialect)(paramstyle="named")))
-    return text(sql).bindparams(bindparam("day", type_=MovementDaily.__table__.c.day.type))

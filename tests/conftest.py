@@ -20,7 +20,6 @@ from main import create_app  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SHARED_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TABLES_CHILD_FIRST = ("idempotency_keys", "movement_daily", "stock_logs", "stock", "products", "api_keys")
 # Production refuses its public default secret; the live servers get their own.
 LIVE_SECRET_KEY = uuid.uuid4().hex
 
@@ -33,8 +32,8 @@ def database_url(tmp_path: Path) -> str:
 def empty_tables(app) -> None:
     with app.app_context():
         with db.engine.begin() as connection:
-            for table in TABLES_CHILD_FIRST:
-                connection.execute(text(f"DELETE FROM {table}"))
+            for table in reversed(db.metadata.sorted_tables):  # children before their parents
+                connection.execute(table.delete())
 
 
 @pytest.fixture

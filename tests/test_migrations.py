@@ -54,3 +54,23 @@ def test_running_totals_migration_backfills_existing_ledgers(empty_database_url)
         db.engine.dispose()
     assert tuple(totals) == (2, 10, 3, 0, 13)
     assert [(str(day), i, o) for day, i, o in days] == [("2026-01-01", 10, 0), ("2026-01-02", 0, 3)]
+
+
+def test_product_counts_migration_counts_the_live_products(empty_database_url):
+    """Counts per category start from the products already there; deleted ones are not counted."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "5e438f547943"]).exit_code == 0
+    with app.app_context():
+        for pid, category, deleted in ((1, "食品", None), (2, "食品", None), (3, "食品", "2026-01-03 00:00:00"),
+                                       (4, None, None), (5, "饮料", None)):
+            db.session.execute(text(
+                "INSERT INTO products (id, name, price, category, sku, created_at, updated_at, deleted_at, version)"
+                " VALUES (:id, '旧商品', 1, :category, :sku, '2026-01-01 00:00:00', '2026-01-01 00:00:00', :deleted, 1)"),
+                {"id": pid, "category": category, "sku": f"OLD-{pid}", "deleted": deleted})
+        db.session.commit()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    with app.app_context():
+        counts = dict(db.session.execute(text("SELECT category, live FROM product_counts")).all())
+        db.engine.dispose()
+    assert counts == {"食品": 2, "": 1, "饮料": 1}

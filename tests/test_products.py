@@ -160,6 +160,36 @@ def test_default_sort_is_id_ascending(client, sortable):
     assert listed_ids(client) == sorted(p["id"] for p in sortable)
 
 
+@pytest.mark.parametrize("sort", ["id", "-id", "price", "-price", "name", "-updated_at"])
+def test_pages_near_the_end_continue_the_same_order(client, create_product, sort):
+    """Deep pages are read backwards from the end; paging through must still give
+    exactly the one-page order, ties (equal prices and names) included."""
+    for i in range(9):
+        create_product(name=["乙", "甲"][i % 2], price=[5, 9, 5][i % 3], category="文具")
+    expected = listed_ids(client, sort=sort)
+    for query in ({}, {"category": "文具"}, {"q": "甲"}):
+        whole = listed_ids(client, sort=sort, **query)
+        paged = []
+        for page in range(1, 7):
+            paged += [item["id"] for item in list_products(client, sort=sort, per_page=2, page=page, **query)["items"]]
+        assert paged == whole
+    assert len(expected) == 9
+
+
+def test_totals_follow_every_create_delete_and_category_change(client, create_product):
+    food = [create_product(category="食品")["id"] for _ in range(3)]
+    create_product(category="饮料")
+    create_product()
+    ok(client.patch(product_url(food[0]), json={"category": "饮料"}))
+    ok(client.patch(product_url(food[1]), json={"category": None}))
+    ok(client.delete(product_url(food[2])))
+
+    assert list_products(client)["pagination"]["total"] == 4
+    assert list_products(client, category="食品")["pagination"]["total"] == 0
+    assert list_products(client, category="饮料")["pagination"]["total"] == 2
+    assert ok(client.get("/api/products/categories")) == [{"category": "饮料", "product_count": 2}]
+
+
 # ---- get ----
 
 def test_get_answers_what_create_answered(client, create_product):
