@@ -158,6 +158,14 @@ class PreparedRead:
 
     def first(self, **params) -> dict | None:
         """The first row as a dict of column name → value, or None."""
+        rows = self._run(params, many=False)
+        return rows[0] if rows else None
+
+    def all(self, **params) -> list[dict]:
+        """Every row, each a dict of column name → value."""
+        return self._run(params, many=True)
+
+    def _run(self, params: dict, many: bool) -> list[dict]:
         engine = db.engine
         sql, order, fixed, names, converters = self._prepare(engine)
         params = {**fixed, **params}
@@ -167,7 +175,7 @@ class PreparedRead:
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, arguments)
-                row = cursor.fetchone()
+                rows = cursor.fetchall() if many else cursor.fetchmany(1)
             except engine.dialect.loaded_dbapi.Error as exc:
                 if engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor):
                     connection.invalidate(exc)
@@ -177,9 +185,8 @@ class PreparedRead:
                 cursor.close()
         finally:
             connection.close()
-        if row is None:
-            return None
-        return {name: convert(value) if convert else value for name, convert, value in zip(names, converters, row)}
+        return [{name: convert(value) if convert else value for name, convert, value in zip(names, converters, row)}
+                for row in rows]
 
 
 @functools.cache

@@ -2,9 +2,9 @@
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 
-from database import db
+from database import PreparedRead, db
 from models import ACTIONS, MovementDaily, Product, Stock, StockLog
 from models.stock_log import NEWEST_FIRST_HINT
 from schemas.log import LogQuery, StatisticsQuery
@@ -66,12 +66,21 @@ def get_log(log_id: int) -> StockLog:
     return log
 
 
+# Any product, deleted ones too: their history stays readable.
+_PRODUCT_MOVEMENTS = PreparedRead(select(Stock.movements).where(Stock.product_id == bindparam("product_id")))
+# A product's history is read straight off its (product_id, id) index: one statement.
+_PRODUCT_HISTORY = PreparedRead(
+    views.LOG.where(StockLog.product_id == bindparam("product_id")).order_by(StockLog.id.desc())
+    .limit(bindparam("limit")).offset(bindparam("offset")))
+
+
 def product_logs(product_id: int, page: int, per_page: int) -> Page:
     """A product's history, newest first; still answered after the product is deleted."""
-    if db.session.get(Product, product_id) is None:
+    movements = _PRODUCT_MOVEMENTS.first(product_id=product_id)
+    if movements is None:
         raise NotFound("商品不存在", {"product_id": product_id})
-    return paginate(select(StockLog).where(StockLog.product_id == product_id), page, per_page, order=NEWEST_FIRST,
-                    key=StockLog.id, view=views.LOG, total=_movement_count(product_id, None))
+    rows = _PRODUCT_HISTORY.all(product_id=product_id, limit=per_page, offset=(page - 1) * per_page)
+    return Page(items=[views.shaped(row) for row in rows], page=page, per_page=per_page, total=movements["movements"])
 
 
 def _movement_count(product_id: int | None, action: str | None) -> int:
