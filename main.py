@@ -13,6 +13,7 @@ from database import (
     db,
     engine_options,
     migrate,
+    register_read_engine,
     register_sqlite_setup,
 )
 from error_handlers import register_error_handlers
@@ -43,6 +44,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True)
     register_sqlite_setup(app)
+    register_read_engine(app)
     register_request_id(app)
     register_observability(app)
     register_security(app)

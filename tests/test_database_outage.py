@@ -135,3 +135,27 @@ def test_outage_answers_503_fast_loses_nothing_and_recovers(private_database, tm
         assert "Traceback" not in app.log_path.read_text()
     finally:
         app.stop()
+
+
+def test_reads_survive_connections_the_server_dropped(app, client, create_product):
+    """Reads use pooled connections without a ping first: one the server has closed
+    (a restart, wait_timeout, KILL) is replaced and the read answered, not failed."""
+    from sqlalchemy import create_engine, text
+
+    product = create_product(name="断线重连")
+    assert client.get(f"/api/products/{product['id']}").status_code == 200  # the read pool holds a connection now
+    killer = create_engine(SHARED_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    with killer.connect() as connection:
+        database = connection.execute(text("SELECT DATABASE()")).scalar()
+        own = connection.execute(text("SELECT CONNECTION_ID()")).scalar()
+        victims = connection.execute(text(
+            "SELECT id FROM information_schema.processlist WHERE db = :db AND id <> :own"), {"db": database, "own": own},
+        ).scalars().all()
+        for victim in victims:
+            connection.execute(text(f"KILL {int(victim)}"))
+    killer.dispose()
+    assert victims
+    for path in (f"/api/products/{product['id']}", f"/api/stock/product/{product['id']}",
+                 f"/api/logs/product/{product['id']}"):
+        response = client.get(path)
+        assert response.status_code == 200, response.get_json()
