@@ -190,7 +190,11 @@ def _read(engine: Engine, sql: str, arguments, many: bool, retry_dropped: bool) 
     """Run one read on a pooled connection. A connection the server dropped (a restart,
     an idle timeout) is discarded and, once, the read is run again on a fresh one."""
     dbapi_error = engine.dialect.loaded_dbapi.Error
-    connection = engine.raw_connection()
+    try:
+        connection = engine.raw_connection()
+    except dbapi_error as exc:  # the server is unreachable: raised as SQLAlchemy's, so it answers 503
+        raise DBAPIError.instance(None, None, exc, dbapi_error, connection_invalidated=True,
+                                  dialect=engine.dialect) from exc
     try:
         cursor = connection.cursor()
         try:
@@ -198,8 +202,9 @@ def _read(engine: Engine, sql: str, arguments, many: bool, retry_dropped: bool) 
             return cursor.fetchall() if many else cursor.fetchmany(1)
         except dbapi_error as exc:
             dropped = engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
-            if dropped:
+            if dropped:  # the others in the pool are as old: start a fresh pool
                 connection.invalidate(exc)
+                engine.dispose()
             if not (dropped and retry_dropped):
                 raise DBAPIError.instance(sql, arguments, exc, dbapi_error, connection_invalidated=dropped,
                                           dialect=engine.dialect) from exc

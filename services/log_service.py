@@ -9,7 +9,7 @@ from models import ACTIONS, MovementDaily, Product, Stock, StockLog
 from models.stock_log import NEWEST_FIRST_HINT
 from schemas.log import LogQuery, StatisticsQuery
 from services import views
-from services.pagination import paginate
+from services.pagination import begin_snapshot, paginate
 from utils.exceptions import NotFound
 from utils.pagination import Page
 
@@ -42,6 +42,7 @@ def _time_filters(start: date | datetime | None, end: date | datetime | None) ->
 
 def list_logs(query: LogQuery) -> Page:
     """Newest first, filtered by product, action, operator and time."""
+    begin_snapshot()
     filters = _time_filters(query.start_date, query.end_date)
     if query.product_id is not None:
         filters.append(StockLog.product_id == query.product_id)

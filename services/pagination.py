@@ -13,6 +13,15 @@ from utils.pagination import Page
 FAR_END = 0.6
 
 
+def begin_snapshot() -> None:
+    """Start the request's read transaction so that a list's total and its page come
+    from one snapshot (a deep page is read from the far end, counted from that
+    total). MySQL at READ COMMITTED gives each statement its own, so this read-only
+    transaction asks for REPEATABLE READ; SQLite's read transaction is one already."""
+    if not db.session().in_transaction() and db.session.get_bind().dialect.name == "mysql":
+        db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def paginate(filtered: Select, page: int, per_page: int, *, order: Sequence[UnaryExpression], key: ColumnElement,
              view: Select, total: int | None = None) -> Page:
     """One page of `filtered` in `order` (which ends with `key`, so it is total), each

@@ -11,7 +11,7 @@ from models.types import utcnow
 from schemas.product import ProductCreate, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
 from services import stock_service, views
-from services.pagination import contains, paginate
+from services.pagination import begin_snapshot, contains, paginate
 from services.transaction import run_in_write_transaction
 from utils.exceptions import Duplicate, NotFound, PreconditionFailed
 from utils.pagination import Page
@@ -30,6 +30,7 @@ _PRODUCT_BY_ID = PreparedRead(views.PRODUCT.where(Product.deleted_at.is_(None), 
 
 def list_products(query: ProductQuery) -> Page:
     """One page of live products, filtered and sorted as asked."""
+    begin_snapshot()
     statement = _live_products()
     if query.q:
         statement = statement.where(
@@ -45,7 +46,7 @@ def list_products(query: ProductQuery) -> Page:
     order = [column.desc(), Product.id.desc()] if query.sort.startswith("-") else [column.asc(), Product.id.asc()]
     total = None
     if not (query.q or query.min_price is not None or query.max_price is not None):
-        total = _live_count(query.category)
+        total = _live_count(query.category or None)
     return paginate(statement, query.page, query.per_page, order=order, key=Product.id, view=views.PRODUCT, total=total)
 
 
@@ -114,8 +115,10 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
         if "sku" in changes:
             _ensure_sku_free(changes["sku"], own_id=product.id)
         if "category" in changes and changes["category"] != product.category:
-            _count_live(product.category, -1)
-            _count_live(changes["category"], +1)
+            # Counter rows in one order, so two opposite moves cannot deadlock.
+            moves = {product.category or NO_CATEGORY: -1, changes["category"] or NO_CATEGORY: +1}
+            for category in sorted(moves):
+                _count_live(category, moves[category])
         for field in PRODUCT_FIELDS:
             if field in changes:
                 setattr(product, field, changes[field])

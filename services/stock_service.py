@@ -24,7 +24,7 @@ from schemas.stock import (
 from services import views
 from services.ledger_service import DAILY_COLUMNS
 from services.log_service import end_of
-from services.pagination import contains, paginate
+from services.pagination import begin_snapshot, contains, paginate
 from services.transaction import run_in_write_transaction
 from utils.exceptions import (
     AppError,
@@ -49,6 +49,7 @@ _STOCK_BY_PRODUCT = PreparedRead(
 
 def list_stock(query: StockQuery) -> Page:
     """One page of stock rows of live products, with their product summary."""
+    begin_snapshot()
     statement = _live_stock()
     if query.q:
         statement = statement.where(or_(contains(Product.name, query.q), contains(Product.sku, query.q)))
@@ -68,6 +69,7 @@ def list_stock(query: StockQuery) -> Page:
 def list_low_stock(page: int, per_page: int) -> Page:
     """Rows at or below their minimum, largest shortage first. Deleted products have no
     minimum, so only the stock rows' index in exactly this order is read."""
+    begin_snapshot()
     return paginate(select(Stock).where(Stock.is_low), page, per_page, order=[Stock.shortage.desc(), Stock.product_id.asc()],
                     key=Stock.product_id, view=views.STOCK)
 

@@ -79,21 +79,27 @@ def test_outage_answers_503_fast_loses_nothing_and_recovers(private_database, tm
         product = requests.post(f"{app.url}/api/products/", timeout=30,
                                 json={"name": "断库测试", "sku": "OUTAGE-1", "price": 1, "initial_quantity": start}).json()
         product_id = product["data"]["id"]
-        outcomes: list[tuple[int, float, str]] = []  # status, seconds, error code
+        outcomes: list[tuple[int, float, str]] = []  # reductions: status, seconds, error code
+        reads: list[tuple[int, float, str]] = []  # reads on the prepared-read pool, the same
+        read_paths = [f"/api/products/{product_id}", f"/api/stock/product/{product_id}", f"/api/logs/product/{product_id}"]
         stop = threading.Event()
+
+        def timed(into: list, send) -> None:
+            began = time.monotonic()
+            try:
+                response = send()
+                code = response.json().get("error", {}).get("code", "") if response.status_code != 200 else ""
+                into.append((response.status_code, time.monotonic() - began, code))
+            except requests.RequestException as exc:
+                into.append((0, time.monotonic() - began, type(exc).__name__))
 
         def traffic() -> None:
             session = requests.Session()
             deadline = time.monotonic() + 60
             while not stop.is_set() and time.monotonic() < deadline:
-                began = time.monotonic()
-                try:
-                    response = session.post(f"{app.url}/api/stock/reduce", json={"product_id": product_id, "quantity": 1},
-                                            timeout=30)
-                    code = response.json().get("error", {}).get("code", "") if response.status_code != 200 else ""
-                    outcomes.append((response.status_code, time.monotonic() - began, code))
-                except requests.RequestException as exc:
-                    outcomes.append((0, time.monotonic() - began, type(exc).__name__))
+                timed(outcomes, lambda: session.post(f"{app.url}/api/stock/reduce",
+                                                     json={"product_id": product_id, "quantity": 1}, timeout=30))
+                timed(reads, lambda: session.get(f"{app.url}{read_paths[len(reads) % 3]}", timeout=30))
                 time.sleep(0.01)
 
         threads = [threading.Thread(target=traffic) for _ in range(4)]
@@ -117,13 +123,14 @@ def test_outage_answers_503_fast_loses_nothing_and_recovers(private_database, tm
         for thread in threads:
             thread.join(timeout=60)
 
-        statuses = {status for status, _, _ in outcomes}
-        assert statuses <= {200, 503}, f"only successes and 503s: {sorted(statuses)}"
-        failures = [o for o in outcomes if o[0] == 503]
-        assert failures, "the outage was seen"
-        assert {code for _, _, code in failures} == {"SERVICE_UNAVAILABLE"}
-        assert max(seconds for _, seconds, _ in failures) < 10, "503s come quickly"
-        assert outcomes[-1][0] == 200, "traffic succeeds again after recovery"
+        for seen in (outcomes, reads):
+            statuses = {status for status, _, _ in seen}
+            assert statuses <= {200, 503}, f"only successes and 503s: {sorted(statuses)}"
+            failures = [o for o in seen if o[0] == 503]
+            assert failures, "the outage was seen"
+            assert {code for _, _, code in failures} == {"SERVICE_UNAVAILABLE"}
+            assert max(seconds for _, seconds, _ in failures) < 10, "503s come quickly"
+            assert seen[-1][0] == 200, "traffic succeeds again after recovery"
 
         successes = sum(status == 200 for status, _, _ in outcomes)
         final = requests.get(f"{app.url}/api/stock/product/{product_id}", timeout=30).json()["data"]["quantity"]

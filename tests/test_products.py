@@ -176,6 +176,14 @@ def test_pages_near_the_end_continue_the_same_order(client, create_product, sort
     assert len(expected) == 9
 
 
+def test_an_empty_category_filter_lists_everything(client, create_product):
+    for _ in range(2):
+        create_product(category="食品")
+    data = list_products(client, category="")
+    assert len(data["items"]) == 2
+    assert_pagination(data, total=2, pages=1)
+
+
 def test_totals_follow_every_create_delete_and_category_change(client, create_product):
     food = [create_product(category="食品")["id"] for _ in range(3)]
     create_product(category="饮料")
