@@ -1,5 +1,5 @@
-"""Operator commands: `flask --app main ledger verify`, `… idempotency prune`, `… openapi`,
-`… seed`, `… keys create|list|revoke`."""
+"""Operator commands: `flask --app main ledger verify`, `… products recount`,
+`… idempotency prune`, `… openapi`, `… seed`, `… keys create|list|revoke`."""
 import json
 import sys
 import time
@@ -10,12 +10,13 @@ from flask.cli import AppGroup, with_appcontext
 
 from models import ROLES
 from openapi_spec import build_document
-from services import api_key_service, idempotency_service, ledger_service, seed_service
+from services import api_key_service, idempotency_service, ledger_service, product_service, seed_service
 from utils.exceptions import AppError
 
 ledger_cli = AppGroup("ledger", help="The stock movement ledger.")
 idempotency_cli = AppGroup("idempotency", help="Stored Idempotency-Key responses.")
 keys_cli = AppGroup("keys", help="API keys (access control).")
+products_cli = AppGroup("products", help="The catalogue.")
 
 
 @ledger_cli.command("verify")
@@ -28,6 +29,12 @@ def verify_command(product_id: int | None) -> None:
         raise click.UsageError(f"{exc.message} {json.dumps(exc.details, ensure_ascii=False)}") from None
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     sys.exit(1 if report["problems"] else 0)
+
+
+@products_cli.command("recount")
+def recount_command() -> None:
+    """Rebuild the live-product counts per category from the products."""
+    click.echo(json.dumps(product_service.recount(), ensure_ascii=False))
 
 
 @idempotency_cli.command("prune")
@@ -102,4 +109,5 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(idempotency_cli)
+    app.cli.add_command(products_cli)
     app.cli.add_command(keys_cli)

@@ -2,7 +2,7 @@
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from database import PreparedRead, counter_upsert, db
@@ -146,6 +146,23 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
         product.stock.min_quantity = 0
 
     run_in_write_transaction(work)
+
+
+def recount() -> dict[str, int]:
+    """Rebuild `product_counts` from the live products themselves: after products were
+    changed in SQL, or created by an instance still on a version that did not keep the
+    counts (a rolling deploy). Run it while no product is being created or deleted."""
+
+    def work() -> dict[str, int]:
+        category = func.coalesce(Product.category, NO_CATEGORY)
+        counts = dict(db.session.execute(
+            select(category, func.count()).where(Product.deleted_at.is_(None)).group_by(category)).all())
+        db.session.execute(delete(ProductCount))
+        for name, live in counts.items():
+            _count_live(name, live)
+        return counts
+
+    return run_in_write_transaction(work)
 
 
 def list_categories() -> list[dict[str, Any]]:

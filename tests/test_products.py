@@ -176,6 +176,24 @@ def test_pages_near_the_end_continue_the_same_order(client, create_product, sort
     assert len(expected) == 9
 
 
+def test_recount_rebuilds_counts_changed_behind_the_services_back(app, client, runner, create_product):
+    from sqlalchemy import text
+
+    from database import db
+
+    for category in ("食品", "食品", None):
+        create_product(category=category)
+    with app.app_context():
+        db.session.execute(text("UPDATE product_counts SET live = live + 5"))
+        db.session.commit()
+    assert list_products(client)["pagination"]["total"] == 13
+    result = runner.invoke(args=["products", "recount"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"食品": 2, "": 1}
+    assert list_products(client)["pagination"]["total"] == 3
+    assert list_products(client, category="食品")["pagination"]["total"] == 2
+
+
 def test_an_empty_category_filter_lists_everything(client, create_product):
     for _ in range(2):
         create_product(category="食品")
