@@ -120,13 +120,13 @@ def adjust_stock(data: StockAdjust, actor: str | None = None) -> ChangeResult:
 
     def apply(stock: SimpleNamespace) -> SimpleNamespace | None:
         if settings:
-            change_settings(stock, settings)
+            _change_settings(stock, settings)
         return record_change(stock, "adjust", data, actor)
 
     return _change(data.product_id, apply)
 
 
-def change_settings(stock: SimpleNamespace, settings: dict) -> None:
+def _change_settings(stock: SimpleNamespace, settings: dict) -> None:
     """New thresholds or location on a locked stock row. They are editable with PUT
     too, so the product's version (its ETag) is bumped: an edit based on the old
     settings then gets 412 instead of undoing this."""
