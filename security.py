@@ -40,9 +40,14 @@ def content_security_policy(response: Response) -> str:
 def register_security(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:
+        # A header a view set itself stays. One pass over the names, rather than a
+        # lookup per header that raises KeyError for every header still missing.
+        present = {name.lower() for name, _ in response.headers}
         for name, value in BASE_HEADERS.items():
-            response.headers.setdefault(name, value)
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(response))
+            if name.lower() not in present:
+                response.headers.add(name, value)
+        if "content-security-policy" not in present:
+            response.headers.add("Content-Security-Policy", content_security_policy(response))
         return response
 
     if app.config["CORS_ORIGINS"]:

@@ -4,6 +4,8 @@ A request is identified first (its API key, or the console's login session), the
 rate-limited (rate_limits.py), then authorised against POLICY. Views never check
 roles themselves, so a new route is covered by its blueprint's row of the table.
 """
+import functools
+
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
@@ -56,8 +58,10 @@ def area_of(endpoint: str, blueprint: str | None) -> str:
     return blueprint or endpoint
 
 
+@functools.cache
 def required_role(endpoint: str, blueprint: str | None, method: str) -> str | None:
-    """The policy for one route and method; a route the table forgets needs admin."""
+    """The policy for one route and method; a route the table forgets needs admin.
+    POLICY is fixed at import, so each answer is worked out once per worker."""
     if method == "OPTIONS" or endpoint in PUBLIC_ENDPOINTS:
         return PUBLIC
     method = "GET" if method == "HEAD" else method
@@ -84,9 +88,10 @@ def actor_name() -> str | None:
 
 
 def _required_role_here() -> str | None:
-    if request.endpoint is None:  # no such route: let it answer 404/405
+    current = request._get_current_object()
+    if current.endpoint is None:  # no such route: let it answer 404/405
         return PUBLIC
-    return required_role(request.endpoint, request.blueprint, request.method)
+    return required_role(current.endpoint, current.blueprint, current.method)
 
 
 def identify() -> None:
@@ -94,7 +99,8 @@ def identify() -> None:
     sent must be valid, also while AUTH_REQUIRED is off: a client that believes it
     acts as someone is told it does not, instead of silently acting as anonymous."""
     g.caller, g.bad_key = None, False
-    if _required_role_here() is PUBLIC:
+    g.required_role = _required_role_here()
+    if g.required_role is PUBLIC:
         return
     token = presented_key()
     if token is not None:
@@ -109,7 +115,7 @@ def identify() -> None:
 
 def authorize():
     """Apply POLICY: 401 without a valid key (when enforced), 403 below the role."""
-    role = _required_role_here()
+    role = g.required_role
     if role is PUBLIC:
         return None
     caller = current_caller()

@@ -1,6 +1,6 @@
 """`X-Request-ID` on every response: the client's own when it is sane, else a new one."""
 import re
-import uuid
+import secrets
 
 from flask import Flask, g, request
 
@@ -8,13 +8,18 @@ HEADER = "X-Request-ID"
 ACCEPTED = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 
+def new_request_id() -> str:
+    """128 random bits as 32 hex digits."""
+    return secrets.token_hex(16)
+
+
 def register_request_id(app: Flask) -> None:
     @app.before_request
     def _assign() -> None:
         sent = request.headers.get(HEADER, "")
-        g.request_id = sent if ACCEPTED.fullmatch(sent) else uuid.uuid4().hex
+        g.request_id = sent if ACCEPTED.fullmatch(sent) else new_request_id()
 
     @app.after_request
     def _echo(response):
-        response.headers[HEADER] = g.get("request_id") or uuid.uuid4().hex
+        response.headers[HEADER] = g.get("request_id") or new_request_id()
         return response
