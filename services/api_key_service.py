@@ -3,9 +3,9 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from database import db
+from database import PreparedRead, db
 from models import ROLES, ApiKey
 from models.types import utcnow
 from utils.exceptions import NotFound, ValidationFailed
@@ -65,16 +65,21 @@ def revoke_key(key_id: int) -> ApiKey:
 
 def authenticate(token: str) -> Caller | None:
     """The caller a presented key belongs to; None for an unknown or revoked key."""
-    return _live_caller(ApiKey.key_hash == _digest(token))
+    return _caller(_LIVE_KEY_BY_HASH.first(key_hash=_digest(token)))
 
 
 def caller_by_id(key_id: int) -> Caller | None:
     """The caller of a key remembered by id (the console's session); None once revoked."""
-    return _live_caller(ApiKey.id == key_id)
+    return _caller(_LIVE_KEY_BY_ID.first(key_id=key_id))
 
 
-def _live_caller(criterion) -> Caller | None:
-    key = db.session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.role).where(criterion, ApiKey.revoked_at.is_(None))
-    ).first()
-    return Caller(key.id, key.name, key.role) if key else None
+def _caller(row: dict | None) -> Caller | None:
+    return Caller(row["id"], row["name"], row["role"]) if row else None
+
+
+# Every authenticated request looks its key up. Prepared reads run outside the
+# request's session, so identifying the caller opens no transaction: the request's
+# own reads (a list page and its total, say) still start their snapshot themselves.
+_LIVE_KEYS = select(ApiKey.id, ApiKey.name, ApiKey.role).where(ApiKey.revoked_at.is_(None))
+_LIVE_KEY_BY_HASH = PreparedRead(_LIVE_KEYS.where(ApiKey.key_hash == bindparam("key_hash")))
+_LIVE_KEY_BY_ID = PreparedRead(_LIVE_KEYS.where(ApiKey.id == bindparam("key_id")))

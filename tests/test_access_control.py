@@ -7,7 +7,7 @@ from sqlalchemy import select
 from database import db
 from main import create_app
 from models import ApiKey, StockLog
-from routes.access import POLICY, PUBLIC_ENDPOINTS, area_of, required_role
+from routes.access import POLICY, PUBLIC_ENDPOINTS, area_of, current_caller, identify, required_role
 from services import api_key_service
 from tests.conftest import SHARED_DATABASE_URL, empty_tables
 
@@ -65,6 +65,15 @@ def test_every_route_has_an_explicit_policy(rule, endpoint, blueprint, method):
     explicit = (endpoint, method) in POLICY or (area_of(endpoint, blueprint), method) in POLICY
     assert explicit or endpoint in PUBLIC_ENDPOINTS, (
         f"{method} {rule} is not in routes.access.POLICY; add its row")
+
+
+def test_identifying_a_caller_leaves_the_request_without_a_transaction(secure_app, keys):
+    """A list page starts its own snapshot (services/pagination.begin_snapshot); had
+    the key lookup begun the request's transaction, the page would read in another."""
+    with secure_app.test_request_context("/api/products/", headers=bearer(keys["viewer"])):
+        identify()
+        assert current_caller().name == "viewer-key"
+        assert not db.session().in_transaction()
 
 
 @pytest.mark.parametrize("rule, endpoint, blueprint, method", ROUTES)

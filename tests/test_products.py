@@ -176,6 +176,29 @@ def test_pages_near_the_end_continue_the_same_order(client, create_product, sort
     assert len(expected) == 9
 
 
+def test_a_list_reads_its_total_and_keys_from_one_snapshot(app, client, create_product):
+    """A deep page is counted back from the total, so both must see the same products
+    even while another request creates one between the two reads."""
+    import threading
+
+    from sqlalchemy import func, select
+
+    from database import db
+    from models import Product
+    from services.pagination import begin_snapshot
+
+    create_product()
+    counted = select(func.count()).select_from(Product)
+    with app.test_request_context(PRODUCTS):
+        begin_snapshot()
+        before = db.session.scalar(counted)
+        meanwhile = threading.Thread(target=create_product)  # another request, in its own context
+        meanwhile.start()
+        meanwhile.join()
+        assert db.session.scalar(counted) == before
+    assert list_products(client)["pagination"]["total"] == before + 1
+
+
 def test_recount_rebuilds_counts_changed_behind_the_services_back(app, client, runner, create_product):
     from sqlalchemy import text
 
