@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint serve bench clean
+.PHONY: run test lint serve bench mysql-driver clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/.installed: requirements.txt $(BIN)/activate
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
+
+# The C MySQL/MariaDB driver for production (needs libmariadb-dev and pkg-config).
+mysql-driver: $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-mysql.txt
 
 run: $(VENV)/.installed
 	$(BIN)/python main.py

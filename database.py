@@ -199,8 +199,12 @@ def _read(engine: Engine, sql: str, arguments, many: bool, retry_dropped: bool) 
         cursor = connection.cursor()
         try:
             cursor.execute(sql, arguments)
-            return cursor.fetchall() if many else cursor.fetchmany(1)
+            rows = cursor.fetchall() if many else cursor.fetchmany(1)
+            cursor.close()
+            return rows
         except dbapi_error as exc:
+            # The cursor is left to the connection: on a dropped one, mysqlclient's
+            # cursor.close() fails again, which would hide this error.
             dropped = engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
             if dropped:  # the others in the pool are as old: start a fresh pool
                 connection.invalidate(exc)
@@ -208,8 +212,6 @@ def _read(engine: Engine, sql: str, arguments, many: bool, retry_dropped: bool) 
             if not (dropped and retry_dropped):
                 raise DBAPIError.instance(sql, arguments, exc, dbapi_error, connection_invalidated=dropped,
                                           dialect=engine.dialect) from exc
-        finally:
-            cursor.close()
     finally:
         connection.close()
     return _read(engine, sql, arguments, many, retry_dropped=False)

@@ -27,7 +27,20 @@ from bench import wrk
 ROOT = Path(__file__).resolve().parent.parent
 HOT_PRODUCTS = 200
 ROUNDS = 3  # alternating ceiling/endpoint runs behind each throughput goal
-MYSQL_SERVER = "mysql+pymysql://root@127.0.0.1:3306/"
+MYSQL_DRIVERS = ("mysqldb", "pymysql")  # mysqlclient (C) when installed: requirements-mysql.txt
+
+
+def mysql_server(driver: str) -> str:
+    return f"mysql+{driver}://root@127.0.0.1:3306/"
+
+
+def installed_mysql_driver() -> str:
+    """mysqlclient when it is installed (what production should run), else PyMySQL."""
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError:
+        return "pymysql"
+    return "mysqldb"
 
 CEILING = ("ceiling: bare Flask", "/ping?n=%d", "ceiling", 16, None)
 # name, path (with %d for a random number), kind, connections, goal
@@ -46,15 +59,16 @@ SCENARIOS = [
 ]
 
 
-def _database(kind: str, directory: Path) -> str:
+def _database(kind: str, directory: Path, driver: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{directory / 'bench.db'}"
-    engine = create_engine(MYSQL_SERVER, isolation_level="AUTOCOMMIT")
+    server = mysql_server(driver)
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
     with engine.connect() as connection:
         connection.execute(text("DROP DATABASE IF EXISTS inventory_bench"))
         connection.execute(text("CREATE DATABASE inventory_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
     engine.dispose()
-    return f"{MYSQL_SERVER}inventory_bench?charset=utf8mb4"
+    return f"{server}inventory_bench?charset=utf8mb4"
 
 
 def _env(url: str) -> dict:
@@ -117,6 +131,8 @@ def _compare(scenario: tuple, ranges: dict, duration: int, rows: list) -> wrk.Re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "mysql"], default="sqlite")
+    parser.add_argument("--mysql-driver", choices=MYSQL_DRIVERS, default=installed_mysql_driver(),
+                        help="DBAPI driver for --db mysql (default: mysqldb when installed)")
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--movements", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
@@ -124,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="inventory-bench-"))
-    url = _database(args.db, directory)
+    url = _database(args.db, directory, args.mysql_driver)
     env = _env(url)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "flask", "--app", "main", "seed", "--products", str(args.products),
@@ -165,7 +181,8 @@ def main() -> None:
     checked = subprocess.run([sys.executable, "-m", "flask", "--app", "main", "ledger", "verify"], cwd=ROOT,
                              env={**env, "LOG_LEVEL": "ERROR"}, capture_output=True, text=True)
     verify = json.loads(checked.stdout)
-    print(f"\n{args.db}: {args.products:,} products, {args.movements:,} movements; wrk {args.duration}s per row, "
+    database = args.db if args.db == "sqlite" else f"mysql ({args.mysql_driver})"
+    print(f"\n{database}: {args.products:,} products, {args.movements:,} movements; wrk {args.duration}s per row, "
           f"throughput goals in {ROUNDS} alternating rounds of {max(1, args.duration // ROUNDS)}s (median shown)\n")
     print("| endpoint | conns | req/s | p50 ms | p99 ms | errors | × ceiling | goal | met |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")

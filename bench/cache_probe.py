@@ -1,0 +1,87 @@
+"""Would a Redis cache pay for single reads? `python -m bench.cache_probe [--db sqlite|mysql]`
+
+Times, in one process, a product read as the service does it (its prepared read from
+the database, shaped for the answer) against what a cached read would do instead (a
+GET of the answer's JSON from Redis with redis-py, decoded). Each is run 5 times over
+5,000 reads of 1,000 seeded products; the best run's CPU and wall time per read are
+printed. Redis at REDIS_URL (default: the local server, database 15, emptied first).
+"""
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from redis import Redis
+from sqlalchemy import create_engine, text
+
+from bench.__main__ import installed_mysql_driver, mysql_server
+
+PRODUCTS = 1_000
+READS = 5_000
+RUNS = 5
+
+
+def _database(kind: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{Path(tempfile.mkdtemp(prefix='inventory-cache-probe-')) / 'probe.db'}"
+    server = mysql_server(installed_mysql_driver())
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text("DROP DATABASE IF EXISTS inventory_cache_probe"))
+        connection.execute(text("CREATE DATABASE inventory_cache_probe CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    engine.dispose()
+    return f"{server}inventory_cache_probe?charset=utf8mb4"
+
+
+def _best(read) -> tuple[float, float]:
+    """(CPU µs, wall µs) per read in the fastest of RUNS runs."""
+    runs = []
+    for _ in range(RUNS):
+        cpu, wall = time.process_time(), time.perf_counter()
+        for i in range(READS):
+            read(i % PRODUCTS + 1)
+        runs.append(((time.process_time() - cpu) / READS * 1e6, (time.perf_counter() - wall) / READS * 1e6))
+    return min(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "mysql"], default="sqlite")
+    args = parser.parse_args()
+    os.environ.update(APP_ENV="production", DATABASE_URL=_database(args.db), SECRET_KEY="bench-only-secret",
+                      LOG_LEVEL="WARNING")
+    from main import create_app  # reads the environment set above
+    from routes.parsing import dump
+    from schemas.product import ProductOut
+    from services import product_service, seed_service
+
+    app = create_app()
+    cache = Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"))
+    cache.flushdb()
+    with app.app_context():
+        seed_service.seed(PRODUCTS, 0, 1)
+        for product_id in range(1, PRODUCTS + 1):
+            answer = dump(ProductOut, product_service.get_product(product_id))
+            cache.set(f"product:{product_id}", json.dumps(answer, ensure_ascii=False))
+
+        def from_database(product_id: int):
+            return dump(ProductOut, product_service.get_product(product_id))
+
+        def from_cache(product_id: int):
+            return json.loads(cache.get(f"product:{product_id}"))
+
+        rows = [("service: prepared read + answer", _best(from_database)), ("Redis GET + JSON decode", _best(from_cache))]
+    cache.flushdb()
+    database = args.db if args.db == "sqlite" else f"mysql ({installed_mysql_driver()})"
+    print(f"\n{database}: one product read, best of {RUNS} runs of {READS:,}\n")
+    print("| read | CPU µs | wall µs |\n| --- | ---: | ---: |")
+    for name, (cpu, wall) in rows:
+        print(f"| {name} | {cpu:.0f} | {wall:.0f} |")
+    (_, (service_cpu, _)), (_, (cache_cpu, _)) = rows
+    print(f"\na cached read would take {cache_cpu / service_cpu:.0%} of the CPU the service's read takes in the worker")
+
+
+if __name__ == "__main__":
+    main()
