@@ -18,7 +18,7 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# The C MySQL/MariaDB driver for production (needs libmariadb-dev and pkg-config).
+# The C MySQL/MariaDB driver for production (needs a C compiler, libmariadb-dev and pkg-config).
 mysql-driver: $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-mysql.txt
 

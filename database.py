@@ -203,12 +203,12 @@ def _read(engine: Engine, sql: str, arguments, many: bool, retry_dropped: bool) 
             cursor.close()
             return rows
         except dbapi_error as exc:
-            # The cursor is left to the connection: on a dropped one, mysqlclient's
-            # cursor.close() fails again, which would hide this error.
             dropped = engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
             if dropped:  # the others in the pool are as old: start a fresh pool
-                connection.invalidate(exc)
+                connection.invalidate(exc)  # with its cursor: mysqlclient's close() would fail again
                 engine.dispose()
+            else:
+                cursor.close()
             if not (dropped and retry_dropped):
                 raise DBAPIError.instance(sql, arguments, exc, dbapi_error, connection_invalidated=dropped,
                                           dialect=engine.dialect) from exc

@@ -26,6 +26,9 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 access_log = logging.getLogger("inventory.access")
+# Label values: any other method a client sends is counted as OTHER, so made-up
+# methods cannot grow the metrics without bound.
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def configure_logging(level: str, json_lines: bool) -> None:
@@ -74,7 +77,8 @@ def register_observability(app: Flask) -> None:
         duration = time.perf_counter() - g.get("started", time.perf_counter())
         current = request._get_current_object()  # one context lookup, not one per field
         endpoint = current.url_rule.rule if current.url_rule else "unmatched"
-        answered, latency = _series(current.method, endpoint, response.status_code)
+        method = current.method if current.method in KNOWN_METHODS else "OTHER"
+        answered, latency = _series(method, endpoint, response.status_code)
         answered.inc()
         latency.observe(duration)
         if access_log.isEnabledFor(logging.INFO):

@@ -4,7 +4,8 @@ Times, in one process, a product read as the service does it (its prepared read 
 the database, shaped for the answer) against what a cached read would do instead (a
 GET of the answer's JSON from Redis with redis-py, decoded). Each is run 5 times over
 5,000 reads of 1,000 seeded products; the best run's CPU and wall time per read are
-printed. Redis at REDIS_URL (default: the local server, database 15, emptied first).
+printed. Redis at CACHE_PROBE_REDIS_URL (default: the local server); the probe writes
+and then deletes only its own keys.
 """
 import argparse
 import json
@@ -21,6 +22,7 @@ from bench.__main__ import installed_mysql_driver, mysql_server
 PRODUCTS = 1_000
 READS = 5_000
 RUNS = 5
+KEY_PREFIX = "inventory-cache-probe:product:"
 
 
 def _database(kind: str) -> str:
@@ -58,22 +60,22 @@ def main() -> None:
     from services import product_service, seed_service
 
     app = create_app()
-    cache = Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"))
-    cache.flushdb()
+    cache = Redis.from_url(os.environ.get("CACHE_PROBE_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    keys = [f"{KEY_PREFIX}{product_id}" for product_id in range(1, PRODUCTS + 1)]
     with app.app_context():
         seed_service.seed(PRODUCTS, 0, 1)
         for product_id in range(1, PRODUCTS + 1):
             answer = dump(ProductOut, product_service.get_product(product_id))
-            cache.set(f"product:{product_id}", json.dumps(answer, ensure_ascii=False))
+            cache.set(keys[product_id - 1], json.dumps(answer, ensure_ascii=False))
 
         def from_database(product_id: int):
             return dump(ProductOut, product_service.get_product(product_id))
 
         def from_cache(product_id: int):
-            return json.loads(cache.get(f"product:{product_id}"))
+            return json.loads(cache.get(keys[product_id - 1]))
 
         rows = [("service: prepared read + answer", _best(from_database)), ("Redis GET + JSON decode", _best(from_cache))]
-    cache.flushdb()
+    cache.delete(*keys)
     database = args.db if args.db == "sqlite" else f"mysql ({installed_mysql_driver()})"
     print(f"\n{database}: one product read, best of {RUNS} runs of {READS:,}\n")
     print("| read | CPU µs | wall µs |\n| --- | ---: | ---: |")

@@ -11,7 +11,7 @@ from utils.pagination import Page
 # Past this share of the rows a page is read from the far end: the database walks
 # every row it skips, and walking backwards costs it ~1.7 times as much per row.
 FAR_END = 0.6
-SNAPSHOT_READ = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+SNAPSHOT_READ = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
 def begin_snapshot() -> None:

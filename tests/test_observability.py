@@ -27,6 +27,21 @@ def _counter(metrics: str, endpoint: str, status: str) -> float:
     return sum(float(value) for value in re.findall(pattern, metrics))
 
 
+def test_made_up_methods_are_counted_as_other(client):
+    """Label values come from a fixed set, so clients cannot add metric series at will."""
+    def counted() -> tuple[float, str]:
+        metrics = client.get("/metrics").get_data(as_text=True)
+        other = re.findall(r'inventory_http_requests_total\{endpoint="unmatched",method="OTHER",status="\d+"\} ([0-9.e+]+)',
+                           metrics)
+        return sum(map(float, other)), metrics
+
+    before, _ = counted()
+    client.open("/nowhere", method="BREW")
+    after, metrics = counted()
+    assert after == before + 1
+    assert 'method="BREW"' not in metrics
+
+
 @pytest.fixture
 def recycling_server(db_url, tmp_path):
     """Two workers, each replaced after 10 requests: many processes serve one run."""
