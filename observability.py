@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+import click
 from flask import Flask, Response, g, request
 from prometheus_client import (
     REGISTRY,
@@ -32,8 +33,10 @@ KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def configure_logging(level: str, json_lines: bool) -> None:
-    """Everything the app logs goes to stdout, as JSON lines unless asked otherwise."""
-    handler = logging.StreamHandler(sys.stdout)
+    """Everything the app logs goes to stdout, as JSON lines unless asked otherwise;
+    under a `flask` command, to stderr, so that the command's own output on stdout (a
+    new key, `ledger verify`'s report) can be piped on its own."""
+    handler = logging.StreamHandler(sys.stderr if click.get_current_context(silent=True) else sys.stdout)
     if json_lines:
         handler.setFormatter(JsonFormatter(
             "%(levelname)s %(name)s %(message)s",
@@ -95,4 +98,4 @@ def register_observability(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(_metrics_registry()), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_metrics_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -20,28 +20,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
 
-from bench import wrk
+from bench import mysql, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 HOT_PRODUCTS = 200
 ROUNDS = 3  # alternating ceiling/endpoint runs behind each throughput goal
-MYSQL_DRIVERS = ("mysqldb", "pymysql")  # mysqlclient (C) when installed: requirements-mysql.txt
-
-
-def mysql_server(driver: str) -> str:
-    return f"mysql+{driver}://root@127.0.0.1:3306/"
-
-
-def installed_mysql_driver() -> str:
-    """mysqlclient when it is installed (what production should run), else PyMySQL."""
-    try:
-        import MySQLdb  # noqa: F401
-    except ImportError:
-        return "pymysql"
-    return "mysqldb"
-
 CEILING = ("ceiling: bare Flask", "/ping?n=%d", "ceiling", 16, None)
 # name, path (with %d for a random number), kind, connections, goal
 SCENARIOS = [
@@ -62,13 +46,7 @@ SCENARIOS = [
 def _database(kind: str, directory: Path, driver: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{directory / 'bench.db'}"
-    server = mysql_server(driver)
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP DATABASE IF EXISTS inventory_bench"))
-        connection.execute(text("CREATE DATABASE inventory_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    engine.dispose()
-    return f"{server}inventory_bench?charset=utf8mb4"
+    return mysql.fresh_database("inventory_bench", driver)
 
 
 def _env(url: str) -> dict:
@@ -131,7 +109,7 @@ def _compare(scenario: tuple, ranges: dict, duration: int, rows: list) -> wrk.Re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "mysql"], default="sqlite")
-    parser.add_argument("--mysql-driver", choices=MYSQL_DRIVERS, default=installed_mysql_driver(),
+    parser.add_argument("--mysql-driver", choices=mysql.DRIVERS, default=mysql.installed_driver(),
                         help="DBAPI driver for --db mysql (default: mysqldb when installed)")
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--movements", type=int, default=1_000_000)

@@ -12,29 +12,15 @@ import json
 import os
 import tempfile
 import time
-from pathlib import Path
 
 from redis import Redis
-from sqlalchemy import create_engine, text
 
-from bench.__main__ import installed_mysql_driver, mysql_server
+from bench import mysql
 
 PRODUCTS = 1_000
 READS = 5_000
 RUNS = 5
 KEY_PREFIX = "inventory-cache-probe:product:"
-
-
-def _database(kind: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{Path(tempfile.mkdtemp(prefix='inventory-cache-probe-')) / 'probe.db'}"
-    server = mysql_server(installed_mysql_driver())
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP DATABASE IF EXISTS inventory_cache_probe"))
-        connection.execute(text("CREATE DATABASE inventory_cache_probe CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    engine.dispose()
-    return f"{server}inventory_cache_probe?charset=utf8mb4"
 
 
 def _best(read) -> tuple[float, float]:
@@ -52,8 +38,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "mysql"], default="sqlite")
     args = parser.parse_args()
-    os.environ.update(APP_ENV="production", DATABASE_URL=_database(args.db), SECRET_KEY="bench-only-secret",
-                      LOG_LEVEL="WARNING")
+    scratch = tempfile.TemporaryDirectory(prefix="inventory-cache-probe-")
+    url = f"sqlite:///{scratch.name}/probe.db" if args.db == "sqlite" else mysql.fresh_database(
+        "inventory_cache_probe", mysql.installed_driver())
+    os.environ.update(APP_ENV="production", DATABASE_URL=url, SECRET_KEY="bench-only-secret", LOG_LEVEL="WARNING")
     from main import create_app  # reads the environment set above
     from routes.parsing import dump
     from schemas.product import ProductOut
@@ -76,7 +64,8 @@ def main() -> None:
 
         rows = [("service: prepared read + answer", _best(from_database)), ("Redis GET + JSON decode", _best(from_cache))]
     cache.delete(*keys)
-    database = args.db if args.db == "sqlite" else f"mysql ({installed_mysql_driver()})"
+    scratch.cleanup()
+    database = args.db if args.db == "sqlite" else f"mysql ({mysql.installed_driver()})"
     print(f"\n{database}: one product read, best of {RUNS} runs of {READS:,}\n")
     print("| read | CPU µs | wall µs |\n| --- | ---: | ---: |")
     for name, (cpu, wall) in rows:

@@ -1,5 +1,9 @@
 """Request logs, metrics across workers, liveness/readiness, proxy headers."""
+import json
+import os
 import re
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -8,7 +12,7 @@ from sqlalchemy import text
 
 from database import db
 from main import create_app
-from tests.conftest import SHARED_DATABASE_URL, LiveServer
+from tests.conftest import PROJECT_DIR, SHARED_DATABASE_URL, LiveServer
 
 
 def test_each_request_logs_one_structured_line(client, caplog):
@@ -40,6 +44,21 @@ def test_made_up_methods_are_counted_as_other(client):
     after, metrics = counted()
     assert after == before + 1
     assert 'method="BREW"' not in metrics
+
+
+def test_metrics_are_prometheus_text_with_one_charset(client):
+    assert client.get("/metrics").headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
+
+
+def test_a_flask_command_logs_to_stderr_and_keeps_stdout_for_its_output(db_url):
+    """`flask --app main ledger verify | jq` works: start-up log lines (the schema
+    migrations, the access-control notice) do not land in the report."""
+    env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": db_url, "LOG_LEVEL": "INFO"}
+    run = subprocess.run([sys.executable, "-m", "flask", "--app", "main", "ledger", "verify"], cwd=PROJECT_DIR,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["problems_total"] == 0
+    assert '"level": "WARNING"' in run.stderr  # access control is off in development, and it says so
 
 
 @pytest.fixture
