@@ -5,6 +5,7 @@ Runs against a private MariaDB server (its own data directory and port) that the
 test kills and restarts, so the machine's database is never disturbed.
 """
 import importlib.util
+import json
 import shutil
 import signal
 import subprocess
@@ -61,6 +62,23 @@ class PrivateMariaDB:
     def sql(self, statement: str) -> None:
         subprocess.run(["mariadb", "--host=127.0.0.1", f"--port={self.port}", "--user=root", "-e", statement],
                        check=True, timeout=30)
+
+
+def unexpected_tracebacks(log: str) -> list[str]:
+    """Log lines with a traceback, except the pool's own report of a connection it had
+    to discard because the server was gone (SQLAlchemy logs that at ERROR, with the
+    driver's error, and replaces the connection): an error the app did not handle."""
+    found = []
+    for line in log.splitlines():
+        if "Traceback" not in line:
+            continue
+        try:
+            logger = json.loads(line).get("logger", "")
+        except ValueError:
+            logger = ""
+        if not logger.startswith("sqlalchemy.pool"):
+            found.append(line)
+    return found
 
 
 @pytest.fixture
@@ -144,7 +162,7 @@ def test_outage_answers_503_fast_loses_nothing_and_recovers(private_database, tm
         assert successes <= applied <= successes + 4
         report = requests.get(f"{app.url}/api/logs/verify?product_id={product_id}", timeout=30).json()["data"]
         assert report["problems"] == [] and report["logs_checked"] == applied + 1
-        assert "Traceback" not in app.log_path.read_text()
+        assert unexpected_tracebacks(app.log_path.read_text()) == []
     finally:
         app.stop()
 

@@ -50,10 +50,11 @@ def test_metrics_are_prometheus_text_with_one_charset(client):
     assert client.get("/metrics").headers["Content-Type"] == "text/plain; version=1.0.0; charset=utf-8"
 
 
-def test_a_flask_command_logs_to_stderr_and_keeps_stdout_for_its_output(db_url):
+def test_a_flask_command_logs_to_stderr_and_keeps_stdout_for_its_output(tmp_path):
     """`flask --app main ledger verify | jq` works: start-up log lines (the schema
     migrations, the access-control notice) do not land in the report."""
-    env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": db_url, "LOG_LEVEL": "INFO"}
+    database = f"sqlite:///{tmp_path / 'cli.db'}"  # migrated by the command itself
+    env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": database, "LOG_LEVEL": "INFO"}
     run = subprocess.run([sys.executable, "-m", "flask", "--app", "main", "ledger", "verify"], cwd=PROJECT_DIR,
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
