@@ -5,6 +5,8 @@ rate-limited (rate_limits.py), then authorised against POLICY. Views never check
 roles themselves, so a new route is covered by its blueprint's row of the table.
 """
 import functools
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
@@ -18,7 +20,7 @@ PUBLIC = None  # no key needed, ever (health probes, the docs)
 # (endpoint, or its blueprint, or an endpoint outside a blueprint; HTTP method) → the
 # minimum role. An endpoint's own row wins over its blueprint's.
 # HEAD is treated as GET; OPTIONS (CORS preflight) is always public.
-POLICY: dict[tuple[str, str], str | None] = {
+POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("system", "GET"): PUBLIC,  # /, /health, /health/live, /health/ready, /openapi.json
     ("docs", "GET"): PUBLIC,
     ("static", "GET"): PUBLIC,
@@ -41,9 +43,9 @@ POLICY: dict[tuple[str, str], str | None] = {
     ("console.edit_product", "GET"): "admin",
     ("console.edit_product", "POST"): "admin",
     ("console.delete_product", "POST"): "admin",
-}
+})  # read-only: required_role caches its answers
 # Endpoints open inside a protected area: the console's login page itself.
-PUBLIC_ENDPOINTS = {"console.login", "console.static"}
+PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})
 # Areas whose callers may be remembered by a login session. The JSON API takes keys
 # only, so a browser's cookie can never be used against it (no CSRF on the API).
 SESSION_AREAS = {"console"}
