@@ -58,8 +58,8 @@ def _live_count(category: str | None) -> int:
     return int(db.session.scalar(counted))
 
 
-def _count_live(category: str | None, change: int) -> None:
-    """Keep `product_counts` in step, in the caller's transaction."""
+def count_live(category: str | None, change: int) -> None:
+    """Keep `product_counts` in step, in the caller's transaction (also the seed's bulk insert)."""
     upsert = counter_upsert(ProductCount.__table__, "category", ("live",), db.session.get_bind().dialect)
     db.session.execute(upsert, {"category": category or NO_CATEGORY, "live": change})
 
@@ -90,7 +90,7 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
         stock_service.check_thresholds(product.stock)
         db.session.add(product)
         db.session.flush()
-        _count_live(product.category, +1)
+        count_live(product.category, +1)
         if data.initial_quantity:
             initial = StockChange(product_id=product.id, quantity=data.initial_quantity, reason=INITIAL_STOCK_REASON)
             stock_service.record_change(stock_service.lock_stock(product.id), "in", initial, actor)
@@ -118,7 +118,7 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
             # Counter rows in one order, so two opposite moves cannot deadlock.
             moves = {product.category or NO_CATEGORY: -1, changes["category"] or NO_CATEGORY: +1}
             for category in sorted(moves):
-                _count_live(category, moves[category])
+                count_live(category, moves[category])
         for field in PRODUCT_FIELDS:
             if field in changes:
                 setattr(product, field, changes[field])
@@ -140,7 +140,7 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
 
     def work() -> None:
         product = _lock_live_product(product_id, if_match)
-        _count_live(product.category, -1)
+        count_live(product.category, -1)
         product.deleted_at = utcnow()
         product.sku = None
         product.stock.min_quantity = 0
@@ -159,7 +159,7 @@ def recount() -> dict[str, int]:
             select(category, func.count()).where(Product.deleted_at.is_(None)).group_by(category)).all())
         db.session.execute(delete(ProductCount))
         for name, live in counts.items():
-            _count_live(name, live)
+            count_live(name, live)
         return counts
 
     return run_in_write_transaction(work)

@@ -10,8 +10,9 @@ from decimal import Decimal
 from sqlalchemy import insert, select
 
 from database import counter_upsert, db, refresh_planner_statistics
-from models import GENESIS_HASH, MovementDaily, Product, ProductCount, Stock, StockLog, chain_hash
+from models import GENESIS_HASH, MovementDaily, Product, Stock, StockLog, chain_hash
 from models.types import utcnow
+from services import product_service
 from services.ledger_service import DAILY_COLUMNS, TOTALS, count_movement
 from services.transaction import run_in_write_transaction
 
@@ -63,8 +64,7 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         for start in range(0, len(rows), CHUNK):
             db.session.execute(insert(Product), rows[start:start + CHUNK])
         for category, count in Counter(row["category"] for row in rows).items():
-            db.session.execute(counter_upsert(ProductCount.__table__, "category", ("live",), db.session.get_bind().dialect),
-                               {"category": category, "live": count})
+            product_service.count_live(category, count)
         catalogue = db.session.execute(
             select(Product.id, Product.sku, Product.name).where(Product.sku.like(f"SEED-{batch}-%")).order_by(Product.id)
         ).all()
