@@ -22,19 +22,36 @@ from rate_limits import register_rate_limits
 from routes import register_blueprints
 from routes.access import register_authorization, register_identification
 from security import register_security
+from utils.json_provider import OrjsonProvider
 from utils.request_id import register_request_id
+
+
+class InventoryApp(Flask):
+    """Flask with two per-request costs taken out: responses are encoded by orjson, and
+    whether a view or hook is a coroutine is asked once per function, not on every
+    request (`inspect` answered it nine times a request, ~5 µs); none is one."""
+
+    json_provider_class = OrjsonProvider
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_callables: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._sync_callables[func]
+        except KeyError:
+            return self._sync_callables.setdefault(func, super().ensure_sync(func))
 
 
 def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
     """Build the app for `config_name` (default: `APP_ENV`, else development)."""
-    app = Flask(__name__)
+    app = InventoryApp(__name__)
     app.config.from_object(config_for(config_name))
     app.config.update(overrides or {})
     if app.config["APP_ENV"] == "production":
         check_production_settings(app.config)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
-    app.json.ensure_ascii = False  # Chinese text as UTF-8, not \u escapes
-    app.json.sort_keys = False
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"] == "json")
     if app.config["PROXY_HOPS"]:
         # Behind Nginx: take client address, scheme and host from X-Forwarded-*.
