@@ -234,6 +234,13 @@ def register_read_engine(app: Flask) -> None:
     app.extensions[READ_ENGINE] = reads
 
 
+def close_pooled_connections(app: Flask) -> None:
+    """Close the connections every pool of the app holds (the read pool goes with the
+    main engine): a process about to fork must not hand its connections to children."""
+    with app.app_context():
+        db.engine.dispose()
+
+
 @functools.cache
 def counter_upsert(table: Table, key: str, counters: tuple[str, ...], dialect: Dialect) -> TextClause:
     """Add to the counters of the row with this `key`, creating it when missing: one

@@ -615,3 +615,49 @@ def _check_every_worker_serves(server: LiveServer, database_url: str) -> None:
     assert_only_expected_statuses(outcomes, server.log_path)
     assert current_quantity(server.url, product_id) == 96
     assert server.process.poll() is None, "gunicorn exited"
+
+
+# ------------------------------------------- recycled workers, forked from the master
+
+RECYCLE_AFTER = 15  # requests per worker: a 240-request burst recycles each worker many times
+
+
+def _database_handles(pid: int, url: str) -> list[str]:
+    """The open descriptors of process `pid` on the test database: the SQLite file (and
+    its -wal/-shm), or TCP connections to the MySQL port."""
+    parsed = make_url(url)
+    links = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            links.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:  # closed while listing
+            continue
+    if parsed.get_backend_name() == "sqlite":
+        return [link for link in links if link.startswith(os.path.realpath(parsed.database))]
+    port = f":{parsed.port or 3306:04X} "
+    with open(f"/proc/{pid}/net/tcp") as table:
+        to_database = {line.split()[9] for line in table.readlines()[1:] if port in line.split(maxsplit=3)[2] + " "}
+    return [link for link in links if link.startswith("socket:[") and link[8:-1] in to_database]
+
+
+def test_workers_recycled_from_the_preloaded_master_lose_nothing(db_url, tmp_path):
+    """The master imports the app (migrating the schema) and forks every worker, also
+    each one `max_requests` recycles. It keeps no database connection to hand down, and
+    a burst through workers recycled again and again counts every unit."""
+    server = LiveServer(db_url, 2, tmp_path / "gunicorn-recycled.log", extra_env={
+        "GUNICORN_MAX_REQUESTS": str(RECYCLE_AFTER), "GUNICORN_MAX_REQUESTS_JITTER": "0"})
+    try:
+        with _explained_by_log(server):
+            server.wait_ready()
+            assert _database_handles(server.process.pid, db_url) == []
+            product_id = create_product(server.url, "recycled", 0)
+            outcomes = Burst(server.url, {"p": product_id}).run([Outcome("add", "p", 1) for _ in range(240)])
+            assert [o.status for o in outcomes] == [200] * 240, [o.error or o.body for o in outcomes if not o.ok][:3]
+            assert current_quantity(server.url, product_id) == 240
+            assert_unbroken_chain(product_logs(server.url, product_id), 240, "recycled")
+            assert _database_handles(server.process.pid, db_url) == []
+    finally:
+        server.stop()
+    log = server.log_path.read_text(errors="replace")
+    assert log.count("Autorestarting worker") >= 240 // RECYCLE_AFTER // 2, log[-3000:]
+    assert_clean_log(server.log_path)
