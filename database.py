@@ -236,9 +236,13 @@ def register_read_engine(app: Flask) -> None:
 
 def close_pooled_connections(app: Flask) -> None:
     """Close the connections every pool of the app holds (the read pool goes with the
-    main engine): a process about to fork must not hand its connections to children."""
+    main engine): a process about to fork must not hand its connections to children.
+    Any other WSGI app served with this config (the benchmark's bare endpoint) has none."""
+    if "sqlalchemy" not in getattr(app, "extensions", {}):
+        return
     with app.app_context():
-        db.engine.dispose()
+        for engine in db.engines.values():
+            engine.dispose()
 
 
 @functools.cache

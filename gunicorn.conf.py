@@ -43,7 +43,8 @@ if os.environ.get("GUNICORN_CONTROL_SOCKET"):
 else:
     control_socket_disable = True
 
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="inventory-metrics-"))
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the config is read again on each HUP
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="inventory-metrics-")
 
 
 def on_starting(server):

@@ -634,9 +634,12 @@ def _database_handles(pid: int, url: str) -> list[str]:
             continue
     if parsed.get_backend_name() == "sqlite":
         return [link for link in links if link.startswith(os.path.realpath(parsed.database))]
-    port = f":{parsed.port or 3306:04X} "
-    with open(f"/proc/{pid}/net/tcp") as table:
-        to_database = {line.split()[9] for line in table.readlines()[1:] if port in line.split(maxsplit=3)[2] + " "}
+    port = f":{parsed.port or 3306:04X}"
+    to_database = set()
+    for family in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{family}") as table:
+            rows = [line.split() for line in table.readlines()[1:]]
+        to_database |= {row[9] for row in rows if row[2].endswith(port)}
     return [link for link in links if link.startswith("socket:[") and link[8:-1] in to_database]
 
 

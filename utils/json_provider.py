@@ -23,7 +23,7 @@ class OrjsonProvider(DefaultJSONProvider):
         try:
             return orjson.dumps(obj, default=self.default, option=OPTIONS)
         except orjson.JSONEncodeError:
-            return super().dumps(obj).encode()
+            return super().dumps(obj, separators=(",", ":")).encode()
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         if kwargs:  # a caller asking for its own formatting (indent, …)
@@ -34,4 +34,4 @@ class OrjsonProvider(DefaultJSONProvider):
         if self._app.debug:  # pretty-printed for people reading the development server
             return super().response(*args, **kwargs)
         body = self._encode(self._prepare_response_obj(args, kwargs))
-        return self._app.response_class(body, mimetype=self.mimetype)
+        return self._app.response_class(body + b"\n", mimetype=self.mimetype)  # a newline, as Flask ends it
