@@ -3,7 +3,7 @@
 Seeds a fresh database, starts the service under gunicorn with the project's config
 and, beside it, a bare Flask endpoint under the same settings (the ceiling of this
 stack on this machine), drives both with wrk and prints a table: requests/s, p50,
-p99, errors, the ratio to the ceiling, and the workers' memory.
+p99, errors, the ratio to the ceiling, the workers' CPU per request, and their memory.
 
 A shared machine's speed drifts by tens of percent from minute to minute, so every
 throughput goal is measured in rounds that alternate the ceiling and the endpoint; the
@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import requests
@@ -74,16 +74,36 @@ def _worker_rss_mb(master: subprocess.Popen) -> float:
     return max(int(kb) for kb in listing.split()) / 1024
 
 
-def _drive(scenario: tuple, ranges: dict, duration: int) -> wrk.Result:
-    """One wrk run of a scenario."""
+def _workers_cpu_seconds(master: subprocess.Popen) -> float:
+    """CPU time (user + system) of the master's workers so far: the live workers' own,
+    plus what the master collected from those it reaped (recycled by max_requests)."""
+    def times(pid: int) -> list[int]:
+        with open(f"/proc/{pid}/stat") as stat:
+            return [int(field) for field in stat.read().rsplit(")", 1)[1].split()[11:15]]
+
+    listing = subprocess.run(["ps", "--ppid", str(master.pid), "-o", "pid="], capture_output=True, text=True).stdout
+    ticks = sum(times(master.pid)[2:4])  # cutime + cstime: the reaped workers
+    for pid in map(int, listing.split()):
+        try:
+            ticks += sum(times(pid)[0:2])  # utime + stime
+        except FileNotFoundError:  # exited since the listing
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _drive(scenario: tuple, ranges: dict, duration: int, servers: dict) -> wrk.Result:
+    """One wrk run of a scenario, with the CPU its server's workers spent per request."""
     name, path, kind, connections, _ = scenario
     first, last = ranges[kind]
     port = 8702 if kind == "ceiling" else 8701
     values = {"seed": 1, "path": path, "first": first, "last": last}
     script = (wrk.ADD_AND_REDUCE if kind == "write" else wrk.RANDOM_GET) % values
+    spent = _workers_cpu_seconds(servers[port])
     result = wrk.run(f"http://127.0.0.1:{port}", script, duration, connections)
-    print(f"  {name}: {result.requests_per_second:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors",
-          flush=True)
+    spent = _workers_cpu_seconds(servers[port]) - spent
+    result = replace(result, worker_cpu_us=spent / max(1, result.requests) * 1e6)
+    print(f"  {name}: {result.requests_per_second:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors, "
+          f"{result.worker_cpu_us:,.0f} µs worker CPU per request", flush=True)
     return result
 
 
@@ -92,13 +112,13 @@ def _row(scenario: tuple, result: wrk.Result, ceiling: float) -> tuple:
     return name, connections, result, goal, ceiling
 
 
-def _compare(scenario: tuple, ranges: dict, duration: int, rows: list) -> wrk.Result:
+def _compare(scenario: tuple, ranges: dict, duration: int, rows: list, servers: dict) -> wrk.Result:
     """A throughput goal: ROUNDS alternating runs of the ceiling and the scenario; the
     round with the median ratio goes into `rows` (its ceiling first)."""
     rounds = []
     for _ in range(ROUNDS):
-        ceiling = _drive(CEILING, ranges, max(1, duration // ROUNDS))
-        rounds.append((ceiling, _drive(scenario, ranges, max(1, duration // ROUNDS))))
+        ceiling = _drive(CEILING, ranges, max(1, duration // ROUNDS), servers)
+        rounds.append((ceiling, _drive(scenario, ranges, max(1, duration // ROUNDS), servers)))
     rounds.sort(key=lambda pair: pair[1].requests_per_second / pair[0].requests_per_second)
     ceiling, result = rounds[len(rounds) // 2]
     rows.append(_row(CEILING, ceiling, ceiling.requests_per_second))
@@ -125,9 +145,9 @@ def main() -> None:
                     "--movements", str(args.movements), "--random-seed", "1"], cwd=ROOT, env=env, check=True)
     print(f"seeded {args.products} products, {args.movements} movements in {time.perf_counter() - started:.0f}s")
 
-    app = _serve("main:app", 8701, env, directory / "app.log")
-    bare = _serve("bench.bare_app:app", 8702, env, directory / "bare.log")
+    servers = {8701: _serve("main:app", 8701, env, directory / "app.log")}
     try:
+        servers[8702] = _serve("bench.bare_app:app", 8702, env, directory / "bare.log")
         first_hot = args.products + 1
         for i in range(HOT_PRODUCTS):
             requests.post("http://127.0.0.1:8701/api/products/", timeout=30, json={
@@ -143,15 +163,15 @@ def main() -> None:
             if args.only and args.only not in scenario[0]:
                 continue
             if scenario[4][0] == "ratio":
-                ceiling = _compare(scenario, ranges, args.duration, rows)
+                ceiling = _compare(scenario, ranges, args.duration, rows, servers)
                 continue
             if ceiling is None:
-                ceiling = _drive(CEILING, ranges, args.duration)
+                ceiling = _drive(CEILING, ranges, args.duration, servers)
                 rows.append(_row(CEILING, ceiling, ceiling.requests_per_second))
-            rows.append(_row(scenario, _drive(scenario, ranges, args.duration), ceiling.requests_per_second))
-        rss = _worker_rss_mb(app)
+            rows.append(_row(scenario, _drive(scenario, ranges, args.duration, servers), ceiling.requests_per_second))
+        rss = _worker_rss_mb(servers[8701])
     finally:
-        for process in (app, bare):
+        for process in servers.values():
             process.terminate()
             process.wait(timeout=60)
 
@@ -162,8 +182,8 @@ def main() -> None:
     database = args.db if args.db == "sqlite" else f"mysql ({args.mysql_driver})"
     print(f"\n{database}: {args.products:,} products, {args.movements:,} movements; wrk {args.duration}s per row, "
           f"throughput goals in {ROUNDS} alternating rounds of {max(1, args.duration // ROUNDS)}s (median shown)\n")
-    print("| endpoint | conns | req/s | p50 ms | p99 ms | errors | × ceiling | goal | met |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    print("| endpoint | conns | req/s | p50 ms | p99 ms | errors | worker CPU µs/req | × ceiling | goal | met |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for name, connections, result, goal, ceiling in rows:
         ratio = result.requests_per_second / ceiling
         met = ""
@@ -172,7 +192,7 @@ def main() -> None:
             met = "yes" if (measure >= goal[1] if goal[0] == "ratio" else measure < goal[1]) and result.errors == 0 else "NO"
         goal_text = "" if not goal else (f"≥ {goal[1]} × ceiling" if goal[0] == "ratio" else f"p99 < {goal[1]} ms")
         print(f"| {name} | {connections} | {result.requests_per_second:,.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} |"
-              f" {result.errors} | {ratio:.2f} | {goal_text} | {met} |")
+              f" {result.errors} | {result.worker_cpu_us:,.0f} | {ratio:.2f} | {goal_text} | {met} |")
     print(f"\nworker RSS (largest): {rss:.0f} MB (goal < 150 MB)")
     print(f"ledger after the run: {verify['products_checked']:,} products, {verify['logs_checked']:,} movements, "
           f"{verify['problems_total']} problems")

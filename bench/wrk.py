@@ -33,6 +33,8 @@ class Result:
     p99_ms: float
     requests: int
     errors: int
+    # Filled in by the bench, which knows the server: its workers' CPU per request.
+    worker_cpu_us: float | None = None
 
 
 def _ms(text: str) -> float:
