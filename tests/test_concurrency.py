@@ -563,7 +563,8 @@ def _pids_serving_at_once(server: LiveServer, workers: int) -> set[str]:
 def test_schema_creation_does_not_race_with_eight_workers(empty_database_url, tmp_path, monkeypatch):
     """8 gunicorn workers boot at once on a database without tables: the server comes
     up with its tables, every one of the 8 workers serves writes, none is respawned,
-    and the log has no 'already exists', Traceback or failed boot."""
+    and the log has no 'already exists', Traceback or failed boot. Each worker imports
+    the app itself here (no preload), as instances starting together would."""
     url = make_url(empty_database_url)
     if url.get_backend_name() == "sqlite":
         assert not os.path.exists(url.database), "the database file must not exist yet"
@@ -574,6 +575,7 @@ def test_schema_creation_does_not_race_with_eight_workers(empty_database_url, tm
     monkeypatch.setenv(
         "GUNICORN_CMD_ARGS", "--access-logfile - --access-logformat 'ACCESS %(p)s %(s)s %(m)s %(U)s%(q)s'"
     )
+    monkeypatch.setenv("GUNICORN_PRELOAD", "false")
     server = LiveServer(empty_database_url, SCHEMA_WORKERS, tmp_path / "gunicorn-schema.log")
     try:
         with _explained_by_log(server):
