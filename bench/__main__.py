@@ -69,9 +69,14 @@ def _serve(module: str, port: int, env: dict, log: Path) -> subprocess.Popen:
     raise RuntimeError(log.read_text()[-3000:])
 
 
+def _workers(master: subprocess.Popen, column: str) -> list[int]:
+    """One `ps` column (pid, rss, …) of each of the master's workers."""
+    listing = subprocess.run(["ps", "--ppid", str(master.pid), "-o", f"{column}="], capture_output=True, text=True).stdout
+    return [int(value) for value in listing.split()]
+
+
 def _worker_rss_mb(master: subprocess.Popen) -> float:
-    listing = subprocess.run(["ps", "--ppid", str(master.pid), "-o", "rss="], capture_output=True, text=True).stdout
-    return max(int(kb) for kb in listing.split()) / 1024
+    return max(_workers(master, "rss")) / 1024
 
 
 def _workers_cpu_seconds(master: subprocess.Popen) -> float:
@@ -81,9 +86,8 @@ def _workers_cpu_seconds(master: subprocess.Popen) -> float:
         with open(f"/proc/{pid}/stat") as stat:
             return [int(field) for field in stat.read().rsplit(")", 1)[1].split()[11:15]]
 
-    listing = subprocess.run(["ps", "--ppid", str(master.pid), "-o", "pid="], capture_output=True, text=True).stdout
     ticks = sum(times(master.pid)[2:4])  # cutime + cstime: the reaped workers
-    for pid in map(int, listing.split()):
+    for pid in _workers(master, "pid"):
         try:
             ticks += sum(times(pid)[0:2])  # utime + stime
         except FileNotFoundError:  # exited since the listing
