@@ -5,13 +5,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from database import db
+from database import CounterUpsert, db
 from models import GENESIS_HASH, MovementDaily, Stock, StockLog, chain_hash
 from utils.exceptions import NotFound
 
 MAX_PROBLEMS = 1000
 TOTALS = ("movements", "total_in", "total_out", "adjust_net", "units_moved")
 DAILY_COLUMNS = tuple(f"{action}_{kind}" for action in ("in", "out", "adjust") for kind in ("movements", "quantity"))
+# Adds one day's movements to its totals (`movement_daily`), in the caller's transaction.
+DAILY_TOTALS = CounterUpsert(MovementDaily.__table__, "day", DAILY_COLUMNS)
 STREAM_BATCH = 2000
 
 

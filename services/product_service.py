@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from database import PreparedRead, counter_upsert, db
+from database import CounterUpsert, PreparedRead, db
 from models import NO_CATEGORY, Product, ProductCount, Stock
 from models.types import utcnow
 from schemas.product import ProductCreate, ProductQuery, ProductUpdate
@@ -25,6 +25,7 @@ def _live_products():
     return select(Product).where(Product.deleted_at.is_(None))
 
 
+_LIVE_PRODUCTS = CounterUpsert(ProductCount.__table__, "category", ("live",))
 _PRODUCT_BY_ID = PreparedRead(views.PRODUCT.where(Product.deleted_at.is_(None), Product.id == bindparam("product_id")))
 
 
@@ -60,8 +61,7 @@ def _live_count(category: str | None) -> int:
 
 def count_live(category: str | None, change: int) -> None:
     """Keep `product_counts` in step, in the caller's transaction (also the seed's bulk insert)."""
-    upsert = counter_upsert(ProductCount.__table__, "category", ("live",), db.session.get_bind().dialect)
-    db.session.execute(upsert, {"category": category or NO_CATEGORY, "live": change})
+    _LIVE_PRODUCTS.run(db.session.connection(), category=category or NO_CATEGORY, live=change)
 
 
 def get_product(product_id: int) -> SimpleNamespace:

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select
 
-from database import counter_upsert, db, refresh_planner_statistics
-from models import GENESIS_HASH, MovementDaily, Product, Stock, StockLog, chain_hash
+from database import db, refresh_planner_statistics
+from models import GENESIS_HASH, Product, Stock, StockLog, chain_hash
 from models.types import utcnow
 from services import product_service
-from services.ledger_service import DAILY_COLUMNS, TOTALS, count_movement
+from services.ledger_service import DAILY_COLUMNS, DAILY_TOTALS, TOTALS, count_movement
 from services.transaction import run_in_write_transaction
 
 CATEGORIES = ["食品", "饮料", "日用品", "电子产品", "文具", "服装", "家居", "母婴"]
@@ -102,9 +102,9 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
 
 def _add_daily_totals(days: dict) -> None:
     """Merge the seeded days into `movement_daily` (a day may already have movements)."""
-    upsert = counter_upsert(MovementDaily.__table__, "day", DAILY_COLUMNS, db.session.get_bind().dialect)
+    connection = db.session.connection()
     for day, sums in sorted(days.items()):
-        db.session.execute(upsert, {"day": day, **sums})
+        DAILY_TOTALS.run(connection, day=day, **sums)
 
 
 def _next_entry(rng: random.Random, pid: int, sku: str, name: str, level: int, chain: tuple[int, str], when) -> _Entry:

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 from sqlalchemy import bindparam, insert, or_, select, update
 
-from database import PreparedRead, counter_upsert, db
-from models import ACTIONS, GENESIS_HASH, MovementDaily, Product, Stock, StockLog, chain_hash
+from database import PreparedRead, PreparedStatement, db
+from models import ACTIONS, GENESIS_HASH, Product, Stock, StockLog, chain_hash
 from models.stock import is_low_level
 from models.types import utcnow
 from schemas.common import MAX_STOCK
@@ -22,7 +22,7 @@ from schemas.stock import (
     StockQuery,
 )
 from services import views
-from services.ledger_service import DAILY_COLUMNS
+from services.ledger_service import DAILY_TOTALS
 from services.log_service import end_of
 from services.pagination import begin_snapshot, contains, paginate
 from services.transaction import run_in_write_transaction
@@ -186,10 +186,10 @@ def _change(product_id: int, apply: Callable[[SimpleNamespace], SimpleNamespace 
 def lock_stock(product_id: int) -> SimpleNamespace:
     """The live product's stock row as shown (with the product's SKU and name), locked
     until commit (FOR UPDATE; SQLite holds the database write lock already)."""
-    row = db.session.connection().execute(_LOCK_STOCK, {"product_id": product_id}).mappings().first()
-    if row is None:
+    rows = _LOCK_STOCK.run(db.session.connection(), product_id=product_id).rows
+    if not rows:
         raise NotFound("商品不存在", {"product_id": product_id})
-    return views.shaped(row)
+    return views.shaped(rows[0])
 
 
 def check_thresholds(stock) -> None:
@@ -228,19 +228,19 @@ def record_change(stock: SimpleNamespace, action: str, movement: Movement | Stoc
     logged = after - before if action == "adjust" else amount
     now = utcnow()
     connection = db.session.connection()
-    changed = connection.execute(_UPDATE_COUNT, {
-        "stock_of": stock.product_id, "before": before, "after": after, "now": now,
-        **{f"{name}_delta": logged if action == name else 0 for name in ACTIONS}, "moved": abs(logged),
-    })
+    changed = _UPDATE_COUNT.run(
+        connection, stock_of=stock.product_id, before=before, after=after, now=now,
+        **{f"{name}_delta": logged if action == name else 0 for name in ACTIONS}, moved=abs(logged),
+    )
     if changed.rowcount != 1:
         raise Conflict("库存已被并发修改，请重试", {"product_id": stock.product_id})
     stock.quantity, stock.updated_at, stock.is_low = after, now, is_low_level(after, stock.min_quantity)
     log = _append_log(connection, stock, action, logged, before, after, movement, actor, now)
-    connection.execute(counter_upsert(MovementDaily.__table__, "day", DAILY_COLUMNS, connection.dialect), {
-        "day": log.created_at.date(),
+    DAILY_TOTALS.run(
+        connection, day=log.created_at.date(),
         **{f"{name}_movements": int(action == name) for name in ACTIONS},
         **{f"{name}_quantity": logged if action == name else 0 for name in ACTIONS},
-    })
+    )
     return log
 
 
@@ -255,7 +255,8 @@ def _append_log(connection, stock: SimpleNamespace, action: str, quantity: int, 
                 movement, actor: str | None, now) -> SimpleNamespace:
     """The next ledger row of this product, chained to the previous one. Its time
     never goes back within a product, so `as_of` and sequence order agree."""
-    previous = connection.execute(_LAST_LOG, {"product_id": stock.product_id}).first()
+    last = _LAST_LOG.run(connection, product_id=stock.product_id).rows
+    previous = SimpleNamespace(**last[0]) if last else None
     operator, on_behalf_of = _who(movement, actor)
     log = SimpleNamespace(
         product_id=stock.product_id,
@@ -273,13 +274,14 @@ def _append_log(connection, stock: SimpleNamespace, action: str, quantity: int, 
         prev_hash=previous.hash if previous else GENESIS_HASH,
     )
     log.hash = chain_hash(log)
-    log.id = connection.execute(_INSERT_LOG, vars(log)).inserted_primary_key[0]
+    log.id = _INSERT_LOG.run(connection, **vars(log)).lastrowid
     return log
 
 
-# Statements of the write path, built once (their compiled form is cached by SQLAlchemy).
-_LOCK_STOCK = views.STOCK.where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id")).with_for_update()
-_UPDATE_COUNT = (
+# Statements of the write path, compiled once per database and run on the transaction's connection.
+_LOCK_STOCK = PreparedStatement(
+    views.STOCK.where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id")).with_for_update())
+_UPDATE_COUNT = PreparedStatement(
     update(Stock)
     .where(Stock.product_id == bindparam("stock_of"), Stock.quantity == bindparam("before"))
     .values(
@@ -296,10 +298,11 @@ _BUMP_PRODUCT_VERSION = (
     update(Product).where(Product.id == bindparam("product"))
     .values(updated_at=bindparam("now"), version=Product.version + 1)
 )
-_LAST_LOG = (
+_LAST_LOG = PreparedStatement(
     select(StockLog.seq, StockLog.hash, StockLog.created_at)
     .where(StockLog.product_id == bindparam("product_id"))
     .order_by(StockLog.seq.desc())
     .limit(1)
 )
-_INSERT_LOG = insert(StockLog)
+_INSERT_LOG = PreparedStatement(insert(StockLog).values(
+    {column.key: bindparam(column.key) for column in StockLog.__table__.columns if column.key != "id"}))

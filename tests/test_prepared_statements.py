@@ -1,0 +1,72 @@
+"""A stock movement's statements are prepared once and run on the driver's cursor
+(database.PreparedStatement), inside the write transaction: a driver error comes out
+as SQLAlchemy's, so it is handled like any other, and nothing of the movement stays."""
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from database import db
+from models import StockLog
+from schemas.stock import StockChange
+from services import stock_service
+from services.transaction import run_in_write_transaction
+from tests.conftest import SHARED_DATABASE_URL
+from tests.helpers import ok
+
+
+def _movement(product_id: int, then=None):
+    """A receipt of 5 on the locked row; `then(log)` runs inside the same transaction."""
+    def work():
+        stock = stock_service.lock_stock(product_id)
+        log = stock_service.record_change(stock, "in", StockChange(product_id=product_id, quantity=5), None)
+        if then:
+            then(log)
+        return log
+    return work
+
+
+def _state(client, app, product_id: int) -> tuple[int, int]:
+    quantity = ok(client.get(f"/api/stock/product/{product_id}"))["quantity"]
+    with app.app_context():
+        logs = db.session.scalar(select(func.count()).select_from(StockLog).where(StockLog.product_id == product_id))
+    return quantity, logs
+
+
+def test_a_refused_statement_raises_sqlalchemys_error_and_undoes_the_movement(app, client, create_product):
+    product_id = create_product(name="预编译语句", initial_quantity=10)["id"]
+
+    def insert_the_same_ledger_position_again(log):
+        row = {name: value for name, value in vars(log).items() if name != "id"}
+        stock_service._INSERT_LOG.run(db.session.connection(), **row)
+
+    with app.test_request_context(), pytest.raises(IntegrityError):
+        run_in_write_transaction(_movement(product_id, then=insert_the_same_ledger_position_again))
+    assert _state(client, app, product_id) == (10, 1)
+
+    ok(client.post("/api/stock/add", json={"product_id": product_id, "quantity": 5}))
+    assert _state(client, app, product_id) == (15, 2)
+    assert ok(client.get(f"/api/logs/verify?product_id={product_id}"))["problems"] == []
+
+
+@pytest.mark.skipif(not (SHARED_DATABASE_URL or "").startswith("mysql"), reason="a server connection to lose")
+def test_a_connection_lost_mid_movement_is_unavailable_and_the_next_movement_succeeds(app, client, create_product):
+    product_id = create_product(name="断线写入", initial_quantity=10)["id"]
+    killer = create_engine(SHARED_DATABASE_URL, isolation_level="AUTOCOMMIT")
+
+    def lose_the_connection(_log):
+        own = db.session.connection().exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+        with killer.connect() as connection:
+            connection.execute(text(f"KILL {int(own)}"))
+        stock_service._LAST_LOG.run(db.session.connection(), product_id=product_id)
+
+    try:
+        with app.test_request_context(), pytest.raises(OperationalError) as raised:
+            run_in_write_transaction(_movement(product_id, then=lose_the_connection))
+    finally:
+        killer.dispose()
+    assert raised.value.connection_invalidated  # answered 503 SERVICE_UNAVAILABLE
+    assert _state(client, app, product_id) == (10, 1)
+
+    ok(client.post("/api/stock/add", json={"product_id": product_id, "quantity": 5}))
+    assert _state(client, app, product_id) == (15, 2)
+    assert ok(client.get(f"/api/logs/verify?product_id={product_id}"))["problems"] == []
