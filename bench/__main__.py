@@ -21,9 +21,8 @@ from pathlib import Path
 
 import requests
 
-from bench import mysql, wrk
+from bench import ROOT, mysql, seed, service_env, wrk
 
-ROOT = Path(__file__).resolve().parent.parent
 HOT_PRODUCTS = 200
 ROUNDS = 3  # alternating ceiling/endpoint runs behind each throughput goal
 CEILING = ("ceiling: bare Flask", "/ping?n=%d", "ceiling", 16, None)
@@ -47,11 +46,6 @@ def _database(kind: str, directory: Path, driver: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{directory / 'bench.db'}"
     return mysql.fresh_database("inventory_bench", driver)
-
-
-def _env(url: str) -> dict:
-    return {**os.environ, "APP_ENV": "production", "DATABASE_URL": url, "SECRET_KEY": "bench-only-secret",
-            "AUTH_REQUIRED": "false", "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING"}
 
 
 def _serve(module: str, port: int, env: dict, log: Path) -> subprocess.Popen:
@@ -143,10 +137,9 @@ def main() -> None:
 
     directory = Path(tempfile.mkdtemp(prefix="inventory-bench-"))
     url = _database(args.db, directory, args.mysql_driver)
-    env = _env(url)
+    env = service_env(url)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "flask", "--app", "main", "seed", "--products", str(args.products),
-                    "--movements", str(args.movements), "--random-seed", "1"], cwd=ROOT, env=env, check=True)
+    seed(env, args.products, args.movements)
     print(f"seeded {args.products} products, {args.movements} movements in {time.perf_counter() - started:.0f}s")
 
     servers = {8701: _serve("main:app", 8701, env, directory / "app.log")}
