@@ -77,8 +77,9 @@ def register_observability(app: Flask) -> None:
 
     @app.after_request
     def _record(response: Response) -> Response:
-        duration = time.perf_counter() - g.get("started", time.perf_counter())
-        current = request._get_current_object()  # one context lookup, not one per field
+        # One context lookup each, not one per field: a read through the proxies costs ~1 µs.
+        state, current = g._get_current_object(), request._get_current_object()
+        duration = time.perf_counter() - state.get("started", time.perf_counter())
         endpoint = current.url_rule.rule if current.url_rule else "unmatched"
         method = current.method if current.method in KNOWN_METHODS else "OTHER"
         answered, latency = _series(method, endpoint, response.status_code)
@@ -90,9 +91,9 @@ def register_observability(app: Flask) -> None:
                 "path": current.path,
                 "status": response.status_code,
                 "duration_ms": round(duration * 1000, 2),
-                "request_id": g.get("request_id"),
+                "request_id": state.get("request_id"),
                 "remote_addr": current.remote_addr,
-                "user": g.get("api_key_name"),
+                "user": state.get("api_key_name"),
             })
         return response
 
