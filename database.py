@@ -28,6 +28,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import PoolProxiedConnection
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -238,10 +239,11 @@ _SQLITE_BEGIN = {False: PreparedStatement(text("BEGIN")), True: PreparedStatemen
 
 
 class PreparedRead(PreparedStatement):
-    """A prepared SELECT run on a pooled connection of its own, without a Session: the
-    single-row reads (a product, its stock, its history, an API key). One statement is
-    atomic on its own, so no transaction is opened around it (see `register_read_engine`).
-    A connection the server dropped is discarded and the read repeated once.
+    """A prepared SELECT run on a connection of its own (`ReadConnections`), without a
+    Session: the single-row reads (a product, its stock, its history, an API key). One
+    statement is atomic on its own, so no transaction is opened around it (see
+    `register_read_engine`). A connection the server dropped is replaced and the read
+    repeated once.
     """
 
     def first(self, **params) -> dict | None:
@@ -254,35 +256,60 @@ class PreparedRead(PreparedStatement):
         return self._read(params, many=True)
 
     def _read(self, params: dict, many: bool) -> list[dict]:
-        engine = current_app.extensions[READ_ENGINE]
-        plan = self.plan(engine.dialect)
-        return _read(engine, plan, plan.arguments(params), many, retry_dropped=True).rows
+        reads = current_app.extensions[READ_ENGINE]
+        plan = self.plan(reads.engine.dialect)
+        return _read(reads, plan, plan.arguments(params), many, retry_dropped=True).rows
 
 
-def _read(engine: Engine, plan: _Plan, arguments, many: bool, retry_dropped: bool) -> Executed:
-    """Run one read on a pooled connection. A connection the server dropped (a restart,
-    an idle timeout) is discarded and, once, the read is run again on a fresh one."""
-    dbapi_error = engine.dialect.loaded_dbapi.Error
+class ReadConnections:
+    """Where PreparedRead runs: one connection per thread, taken from `engine`'s pool
+    once and then kept, detached from the pool. A checkout and return through the pool
+    cost ~60k instructions, more than a single-row read from SQLite itself. A forked
+    process takes its own; a connection that failed is closed and replaced."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._kept = threading.local()
+        # An in-memory SQLite database lives in the one connection its pool hands out,
+        # so that one stays the pool's (and is shared with the sessions).
+        self._detach = engine.dialect.name != "sqlite" or engine.url.database not in (None, "", ":memory:")
+
+    def connection(self) -> PoolProxiedConnection:
+        kept = self._kept
+        if getattr(kept, "pid", None) != os.getpid():
+            connection = self.engine.raw_connection()
+            if self._detach:
+                connection.detach()  # closing it now closes it for real
+            kept.connection, kept.pid = connection, os.getpid()
+        return kept.connection
+
+    def discard(self) -> None:
+        """Close this thread's connection, if this process opened it."""
+        if getattr(self._kept, "pid", None) == os.getpid():
+            connection, self._kept.pid = self._kept.connection, None
+            connection.close()
+
+
+def _read(reads: ReadConnections, plan: _Plan, arguments, many: bool, retry_dropped: bool) -> Executed:
+    """Run one read on the thread's read connection. A connection the server dropped (a
+    restart, an idle timeout) is replaced and, once, the read is run again on the new one."""
+    dialect = reads.engine.dialect
+    dbapi_error = dialect.loaded_dbapi.Error
     try:
-        connection = engine.raw_connection()
+        connection = reads.connection()
     except dbapi_error as exc:  # the server is unreachable: raised as SQLAlchemy's, so it answers 503
-        raise _as_sqlalchemy(exc, engine.dialect, None, None, dropped=True) from exc
+        raise _as_sqlalchemy(exc, dialect, None, None, dropped=True) from exc
+    cursor = connection.cursor()
     try:
-        cursor = connection.cursor()
-        try:
-            return plan.executed(cursor, arguments, many)
-        except dbapi_error as exc:
-            dropped = engine.dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
-            if dropped:  # the others in the pool are as old: start a fresh pool
-                connection.invalidate(exc)  # with its cursor: mysqlclient's close() would fail again
-                engine.dispose()
-            else:
-                cursor.close()
-            if not (dropped and retry_dropped):
-                raise _as_sqlalchemy(exc, engine.dialect, plan.sql, arguments, dropped) from exc
-    finally:
-        connection.close()
-    return _read(engine, plan, arguments, many, retry_dropped=False)
+        return plan.executed(cursor, arguments, many)
+    except dbapi_error as exc:
+        dropped = dialect.is_disconnect(exc, connection.dbapi_connection, cursor)
+        if not dropped:
+            cursor.close()  # on a dropped connection mysqlclient's close() would fail again
+        reads.discard()
+        if not (dropped and retry_dropped):
+            raise _as_sqlalchemy(exc, dialect, plan.sql, arguments, dropped) from exc
+    return _read(reads, plan, arguments, many, retry_dropped=False)
 
 
 def _as_sqlalchemy(exc: Exception, dialect: Dialect, sql: str | None, arguments, dropped: bool) -> DBAPIError:
@@ -292,20 +319,20 @@ def _as_sqlalchemy(exc: Exception, dialect: Dialect, sql: str | None, arguments,
 
 
 def register_read_engine(app: Flask) -> None:
-    """Where PreparedRead runs. On MySQL, a small pool of its own in autocommit mode,
+    """Where PreparedRead runs. On MySQL, connections of its own in autocommit mode,
     with no ping before each use and no ROLLBACK after it: one round trip per read
     instead of three (a dropped connection is instead caught and the read repeated,
-    which is safe for a read). SQLite reads a local file: the main engine serves."""
+    which is safe for a read). SQLite reads a local file: the main engine serves, its
+    connections in autocommit at the driver level (`register_sqlite_setup`)."""
     with app.app_context():
         engine = db.engine
-    if engine.dialect.name != "mysql":
-        app.extensions[READ_ENGINE] = engine
-        return
-    options = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "isolation_level": "AUTOCOMMIT", "pool_pre_ping": False,
-               "pool_reset_on_return": None}
-    reads = create_engine(engine.url, **options)
-    event.listen(engine, "engine_disposed", lambda _engine: reads.dispose())
-    app.extensions[READ_ENGINE] = reads
+    if engine.dialect.name == "mysql":
+        options = {**app.config["SQLALCHEMY_ENGINE_OPTIONS"], "isolation_level": "AUTOCOMMIT",
+                   "pool_pre_ping": False, "pool_reset_on_return": None}
+        reads = create_engine(engine.url, **options)
+        event.listen(engine, "engine_disposed", lambda _engine: reads.dispose())
+        engine = reads
+    app.extensions[READ_ENGINE] = ReadConnections(engine)
 
 
 def close_pooled_connections(app: Flask) -> None:
@@ -314,6 +341,7 @@ def close_pooled_connections(app: Flask) -> None:
     Any other WSGI app served with this config (the benchmark's bare endpoint) has none."""
     if "sqlalchemy" not in getattr(app, "extensions", {}):
         return
+    app.extensions[READ_ENGINE].discard()
     with app.app_context():
         for engine in db.engines.values():
             engine.dispose()

@@ -1,6 +1,8 @@
 """A stock movement's statements are prepared once and run on the driver's cursor
 (database.PreparedStatement), inside the write transaction: a driver error comes out
 as SQLAlchemy's, so it is handled like any other, and nothing of the movement stays."""
+import threading
+
 import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -70,3 +72,29 @@ def test_a_connection_lost_mid_movement_is_unavailable_and_the_next_movement_suc
     ok(client.post("/api/stock/add", json={"product_id": product_id, "quantity": 5}))
     assert _state(client, app, product_id) == (15, 2)
     assert ok(client.get(f"/api/logs/verify?product_id={product_id}"))["problems"] == []
+
+
+def test_reads_keep_one_connection_per_thread_and_give_it_up_before_a_fork(app, client, create_product):
+    """The single-row reads run on a connection kept per thread; a process about to
+    fork (gunicorn's master) closes its own, so no worker inherits it."""
+    from database import READ_ENGINE, close_pooled_connections
+
+    product_id = create_product(name="读连接", initial_quantity=3)["id"]
+    reads = app.extensions[READ_ENGINE]
+    with app.app_context():
+        kept = reads.connection()
+        assert ok(client.get(f"/api/stock/product/{product_id}"))["quantity"] == 3
+        ok(client.post("/api/stock/add", json={"product_id": product_id, "quantity": 4}))
+        assert ok(client.get(f"/api/stock/product/{product_id}"))["quantity"] == 7  # sees the commit
+        assert reads.connection() is kept
+
+        elsewhere = []
+        worker = threading.Thread(target=lambda: elsewhere.append(reads.connection()))
+        worker.start()
+        worker.join()
+        assert elsewhere[0] is not kept
+
+        close_pooled_connections(app)
+        assert kept.dbapi_connection is None  # closed
+        assert reads.connection() is not kept
+    assert ok(client.get(f"/api/products/{product_id}"))["stock"]["quantity"] == 7
