@@ -49,7 +49,7 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-READ_ENGINE = "inventory_read_engine"  # app.extensions key of PreparedRead's engine
+READ_ENGINE = "inventory_read_engine"  # app.extensions key of PreparedRead's ReadConnections
 # Execution option a write transaction sets so SQLite takes the write lock at BEGIN.
 SQLITE_WRITE_OPTION = "sqlite_begin_immediate"
 
