@@ -167,13 +167,14 @@ class _Plan:
 
     def executed(self, cursor, arguments, many: bool) -> Executed:
         cursor.execute(self.sql, arguments)
-        rows = (cursor.fetchall() if many else cursor.fetchmany(1)) if self.names else ()
-        executed = Executed(
-            rows=[{name: convert(value) if convert else value
-                   for name, convert, value in zip(self.names, self.column_converters, row)} for row in rows],
-            rowcount=cursor.rowcount, lastrowid=cursor.lastrowid)
-        cursor.close()
-        return executed
+        try:  # a kept SQLite connection must not be left with an unfinished statement
+            rows = (cursor.fetchall() if many else cursor.fetchmany(1)) if self.names else ()
+            return Executed(
+                rows=[{name: convert(value) if convert else value
+                       for name, convert, value in zip(self.names, self.column_converters, row)} for row in rows],
+                rowcount=cursor.rowcount, lastrowid=cursor.lastrowid)
+        finally:
+            cursor.close()
 
 
 class PreparedStatement:
@@ -227,8 +228,9 @@ class PreparedStatement:
             return plan.executed(cursor, arguments, many=True)
         except connection.dialect.loaded_dbapi.Error as exc:
             dropped = connection.dialect.is_disconnect(exc, proxied.dbapi_connection, cursor)
-            if dropped:
+            if dropped:  # the others in the pool are as old: start a fresh pool, as SQLAlchemy does
                 connection.invalidate(exc)  # with its cursor: mysqlclient's close() would fail again
+                connection.engine.dispose()
             else:
                 cursor.close()
             raise _as_sqlalchemy(exc, connection.dialect, plan.sql, arguments, dropped) from exc
@@ -256,9 +258,7 @@ class PreparedRead(PreparedStatement):
         return self._read(params, many=True)
 
     def _read(self, params: dict, many: bool) -> list[dict]:
-        reads = current_app.extensions[READ_ENGINE]
-        plan = self.plan(reads.engine.dialect)
-        return _read(reads, plan, plan.arguments(params), many, retry_dropped=True).rows
+        return _read(current_app.extensions[READ_ENGINE], self, params, many, retry_dropped=True).rows
 
 
 class ReadConnections:
@@ -284,13 +284,17 @@ class ReadConnections:
         return kept.connection
 
     def discard(self) -> None:
-        """Close this thread's connection, if this process opened it."""
+        """Close this thread's connection, if this process opened it. An in-memory
+        database's one connection is only let go: closing it would hand it back to its
+        pool, which rolls back whatever a session is doing on it."""
         if getattr(self._kept, "pid", None) == os.getpid():
             connection, self._kept.pid = self._kept.connection, None
-            connection.close()
+            if self._detach:
+                connection.close()
 
 
-def _read(reads: ReadConnections, plan: _Plan, arguments, many: bool, retry_dropped: bool) -> Executed:
+def _read(reads: ReadConnections, statement: PreparedStatement, params: dict, many: bool,
+          retry_dropped: bool) -> Executed:
     """Run one read on the thread's read connection. A connection the server dropped (a
     restart, an idle timeout) is replaced and, once, the read is run again on the new one."""
     dialect = reads.engine.dialect
@@ -299,6 +303,8 @@ def _read(reads: ReadConnections, plan: _Plan, arguments, many: bool, retry_drop
         connection = reads.connection()
     except dbapi_error as exc:  # the server is unreachable: raised as SQLAlchemy's, so it answers 503
         raise _as_sqlalchemy(exc, dialect, None, None, dropped=True) from exc
+    plan = statement.plan(dialect)  # after the first connect, which tells the dialect the server's version
+    arguments = plan.arguments(params)
     cursor = connection.cursor()
     try:
         return plan.executed(cursor, arguments, many)
@@ -309,7 +315,7 @@ def _read(reads: ReadConnections, plan: _Plan, arguments, many: bool, retry_drop
         reads.discard()
         if not (dropped and retry_dropped):
             raise _as_sqlalchemy(exc, dialect, plan.sql, arguments, dropped) from exc
-    return _read(reads, plan, arguments, many, retry_dropped=False)
+    return _read(reads, statement, params, many, retry_dropped=False)
 
 
 def _as_sqlalchemy(exc: Exception, dialect: Dialect, sql: str | None, arguments, dropped: bool) -> DBAPIError:
