@@ -15,7 +15,7 @@ import time
 
 from redis import Redis
 
-from bench import mysql
+from bench import mysql, service_env
 
 PRODUCTS = 1_000
 READS = 5_000
@@ -41,7 +41,7 @@ def main() -> None:
     scratch = tempfile.TemporaryDirectory(prefix="inventory-cache-probe-")
     url = f"sqlite:///{scratch.name}/probe.db" if args.db == "sqlite" else mysql.fresh_database(
         "inventory_cache_probe", mysql.installed_driver())
-    os.environ.update(APP_ENV="production", DATABASE_URL=url, SECRET_KEY="bench-only-secret", LOG_LEVEL="WARNING")
+    os.environ.update(service_env(url))
     from main import create_app  # reads the environment set above
     from routes.parsing import dump
     from schemas.product import ProductOut
