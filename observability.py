@@ -19,6 +19,8 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
 
+from utils.request_id import request_id_of
+
 REQUESTS = Counter(
     "inventory_http_requests_total", "HTTP requests answered.", ["method", "endpoint", "status"]
 )
@@ -91,7 +93,7 @@ def register_observability(app: Flask) -> None:
                 "path": current.path,
                 "status": response.status_code,
                 "duration_ms": round(duration * 1000, 2),
-                "request_id": state.get("request_id"),
+                "request_id": request_id_of(current),
                 "remote_addr": current.remote_addr,
                 "user": state.get("api_key_name"),
             })

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from flask import Flask, Request, current_app, g, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
+from routes.parsing import header
 from services import api_key_service
 from services.api_key_service import Caller
 from utils.exceptions import Forbidden, Unauthorized
@@ -72,10 +73,10 @@ def required_role(endpoint: str, blueprint: str | None, method: str) -> str | No
 
 def presented_key(current: Request) -> str | None:
     """The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
-    scheme, _, credentials = current.headers.get("Authorization", "").partition(" ")
+    scheme, _, credentials = (header(current, "Authorization") or "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    return current.headers.get("X-API-Key", "").strip() or None
+    return (header(current, "X-API-Key") or "").strip() or None
 
 
 def current_caller() -> Caller | None:

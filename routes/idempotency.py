@@ -8,6 +8,7 @@ from functools import wraps
 from flask import Response, request
 
 from routes.access import current_caller
+from routes.parsing import header
 from services import idempotency_service
 from utils.exceptions import ValidationFailed
 
@@ -47,7 +48,7 @@ def idempotent(view):
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        key = request.headers.get(HEADER)
+        key = header(request, HEADER)
         if key is None:
             return view(*args, **kwargs)
         if not VALID_KEY.fullmatch(key):

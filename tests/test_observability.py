@@ -25,6 +25,14 @@ def test_each_request_logs_one_structured_line(client, caplog):
     assert line.duration_ms >= 0 and response.headers["X-Request-ID"] == "trace-42"
 
 
+def test_a_generated_request_id_is_the_one_logged(client, caplog):
+    caplog.set_level("INFO", logger="inventory.access")
+    response = client.get("/api/logs/actions", headers={"X-Request-ID": "not a valid id!"})
+    (line,) = [r for r in caplog.records if r.name == "inventory.access"]
+    assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+    assert line.request_id == response.headers["X-Request-ID"]
+
+
 def _counter(metrics: str, endpoint: str, status: str) -> float:
     pattern = (r'inventory_http_requests_total\{endpoint="' + re.escape(endpoint)
                + r'",method="GET",status="' + status + r'"\} ([0-9.e+]+)')

@@ -51,6 +51,21 @@ def test_security_headers_on_every_response(client):
         assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
 
+def test_each_security_header_is_sent_once_and_a_views_own_stays(app, client):
+    app.add_url_rule("/api/_framed", "framed", lambda: ("ok", 200, {"X-Frame-Options": "SAMEORIGIN"}))
+    for response in (client.get("/api/stock/"), client.get("/api/_framed")):
+        for name in ("X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy", "Content-Security-Policy"):
+            assert len(response.headers.getlist(name)) == 1, name
+    assert client.get("/api/_framed").headers["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_html_error_pages_get_the_page_policy(client):
+    missing = client.get("/console/no-such-page")
+    assert missing.status_code == 404 and missing.mimetype == "text/html"
+    assert missing.headers.getlist("Content-Security-Policy") == [missing.headers["Content-Security-Policy"]]
+    assert missing.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
 def test_docs_csp_allows_exactly_its_own_inline_script(client):
     page = client.get("/docs/")
     csp = page.headers["Content-Security-Policy"]

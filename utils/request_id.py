@@ -2,10 +2,11 @@
 import re
 import secrets
 
-from flask import Flask, g, request
+from flask import Flask, Request
 
 HEADER = "X-Request-ID"
 ACCEPTED = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+ENVIRON_KEY = "inventory.request_id"
 
 
 def new_request_id() -> str:
@@ -13,15 +14,30 @@ def new_request_id() -> str:
     return secrets.token_hex(16)
 
 
-def register_request_id(app: Flask) -> None:
-    # On every request: each attribute read through Flask's context proxies (`request.x`,
-    # `g.get`) costs about a microsecond, so the current objects are looked up once.
-    @app.before_request
-    def _assign() -> None:
-        sent = request._get_current_object().headers.get(HEADER, "")
-        g.request_id = sent if ACCEPTED.fullmatch(sent) else new_request_id()
+def request_id_of(current: Request) -> str | None:
+    """The id this request is answered and logged with."""
+    return current.environ.get(ENVIRON_KEY)
 
-    @app.after_request
-    def _echo(response):
-        response.headers[HEADER] = g._get_current_object().get("request_id") or new_request_id()
-        return response
+
+class RequestIds:
+    """WSGI middleware: picks the id as the request comes in and appends it to the
+    response's headers as they go out. Outside Flask's hooks it costs neither a
+    context lookup nor werkzeug's validation of a header value (~45k instructions
+    a request as hooks), and every answer carries it, an unhandled error's too."""
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        sent = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = environ[ENVIRON_KEY] = sent if ACCEPTED.fullmatch(sent) else new_request_id()
+
+        def start(status, headers, exc_info=None):
+            headers.append((HEADER, request_id))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, start)
+
+
+def register_request_id(app: Flask) -> None:
+    app.wsgi_app = RequestIds(app.wsgi_app)
