@@ -73,36 +73,58 @@ def _worker_rss_mb(master: subprocess.Popen) -> float:
     return max(_workers(master, "rss")) / 1024
 
 
+def _cpu_ticks(pid: int) -> list[int]:
+    """utime, stime, cutime, cstime of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return [int(field) for field in stat.read().rsplit(")", 1)[1].split()[11:15]]
+
+
 def _workers_cpu_seconds(master: subprocess.Popen) -> float:
     """CPU time (user + system) of the master's workers so far: the live workers' own,
     plus what the master collected from those it reaped (recycled by max_requests)."""
-    def times(pid: int) -> list[int]:
-        with open(f"/proc/{pid}/stat") as stat:
-            return [int(field) for field in stat.read().rsplit(")", 1)[1].split()[11:15]]
-
-    ticks = sum(times(master.pid)[2:4])  # cutime + cstime: the reaped workers
+    ticks = sum(_cpu_ticks(master.pid)[2:4])  # cutime + cstime: the reaped workers
     for pid in _workers(master, "pid"):
         try:
-            ticks += sum(times(pid)[0:2])  # utime + stime
+            ticks += sum(_cpu_ticks(pid)[0:2])  # utime + stime
         except FileNotFoundError:  # exited since the listing
             continue
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _drive(scenario: tuple, ranges: dict, duration: int, servers: dict) -> wrk.Result:
-    """One wrk run of a scenario, with the CPU its server's workers spent per request."""
+def _database_server_pids(kind: str) -> tuple[int, ...]:
+    """The local MySQL/MariaDB server's processes, whose CPU a request also costs (none
+    for SQLite, which runs inside the workers and is counted with them)."""
+    if kind == "sqlite":
+        return ()
+    found = subprocess.run(["pidof", "mariadbd", "mysqld"], capture_output=True, text=True).stdout
+    return tuple(int(pid) for pid in found.split())
+
+
+def _database_cpu_seconds(pids: tuple[int, ...]) -> float:
+    return sum(sum(_cpu_ticks(pid)[0:2]) for pid in pids) / os.sysconf("SC_CLK_TCK")
+
+
+def _drive(scenario: tuple, ranges: dict, duration: int, servers: dict, database_pids: tuple[int, ...]) -> wrk.Result:
+    """One wrk run of a scenario, with the CPU its server's workers and the database
+    server spent per request."""
     name, path, kind, connections, _ = scenario
     first, last = ranges[kind]
     port = 8702 if kind == "ceiling" else 8701
     values = {"seed": 1, "path": path, "first": first, "last": last}
     script = (wrk.ADD_AND_REDUCE if kind == "write" else wrk.RANDOM_GET) % values
-    spent = _workers_cpu_seconds(servers[port])
+    spent, served = _workers_cpu_seconds(servers[port]), _database_cpu_seconds(database_pids)
     result = wrk.run(f"http://127.0.0.1:{port}", script, duration, connections)
-    spent = _workers_cpu_seconds(servers[port]) - spent
-    result = replace(result, worker_cpu_us=spent / max(1, result.requests) * 1e6)
+    spent, served = _workers_cpu_seconds(servers[port]) - spent, _database_cpu_seconds(database_pids) - served
+    requests_done = max(1, result.requests)
+    result = replace(result, worker_cpu_us=spent / requests_done * 1e6,
+                     database_cpu_us=served / requests_done * 1e6 if database_pids else None)
     print(f"  {name}: {result.requests_per_second:,.0f} req/s, p99 {result.p99_ms:.1f} ms, {result.errors} errors, "
           f"{result.worker_cpu_us:,.0f} µs worker CPU per request", flush=True)
     return result
+
+
+def _optional(microseconds: float | None) -> str:
+    return "" if microseconds is None else f"{microseconds:,.0f}"
 
 
 def _row(scenario: tuple, result: wrk.Result, ceiling: float) -> tuple:
@@ -110,13 +132,14 @@ def _row(scenario: tuple, result: wrk.Result, ceiling: float) -> tuple:
     return name, connections, result, goal, ceiling
 
 
-def _compare(scenario: tuple, ranges: dict, duration: int, rows: list, servers: dict) -> wrk.Result:
+def _compare(scenario: tuple, ranges: dict, duration: int, rows: list, servers: dict,
+             database_pids: tuple[int, ...]) -> wrk.Result:
     """A throughput goal: ROUNDS alternating runs of the ceiling and the scenario; the
     round with the median ratio goes into `rows` (its ceiling first)."""
     rounds = []
     for _ in range(ROUNDS):
-        ceiling = _drive(CEILING, ranges, max(1, duration // ROUNDS), servers)
-        rounds.append((ceiling, _drive(scenario, ranges, max(1, duration // ROUNDS), servers)))
+        ceiling = _drive(CEILING, ranges, max(1, duration // ROUNDS), servers, database_pids)
+        rounds.append((ceiling, _drive(scenario, ranges, max(1, duration // ROUNDS), servers, database_pids)))
     rounds.sort(key=lambda pair: pair[1].requests_per_second / pair[0].requests_per_second)
     ceiling, result = rounds[len(rounds) // 2]
     rows.append(_row(CEILING, ceiling, ceiling.requests_per_second))
@@ -155,17 +178,18 @@ def main() -> None:
             "pages": (1, max(1, args.products // 20)), "category-pages": (1, max(1, args.products // 160)),
             "few-pages": (1, 10),
         }
-        rows, ceiling = [], None
+        rows, ceiling, database_pids = [], None, _database_server_pids(args.db)
         for scenario in SCENARIOS:
             if args.only and args.only not in scenario[0]:
                 continue
             if scenario[4][0] == "ratio":
-                ceiling = _compare(scenario, ranges, args.duration, rows, servers)
+                ceiling = _compare(scenario, ranges, args.duration, rows, servers, database_pids)
                 continue
             if ceiling is None:
-                ceiling = _drive(CEILING, ranges, args.duration, servers)
+                ceiling = _drive(CEILING, ranges, args.duration, servers, database_pids)
                 rows.append(_row(CEILING, ceiling, ceiling.requests_per_second))
-            rows.append(_row(scenario, _drive(scenario, ranges, args.duration, servers), ceiling.requests_per_second))
+            rows.append(_row(scenario, _drive(scenario, ranges, args.duration, servers, database_pids),
+                             ceiling.requests_per_second))
         rss = _worker_rss_mb(servers[8701])
     finally:
         for process in servers.values():
@@ -179,8 +203,9 @@ def main() -> None:
     database = args.db if args.db == "sqlite" else f"mysql ({args.mysql_driver})"
     print(f"\n{database}: {args.products:,} products, {args.movements:,} movements; wrk {args.duration}s per row, "
           f"throughput goals in {ROUNDS} alternating rounds of {max(1, args.duration // ROUNDS)}s (median shown)\n")
-    print("| endpoint | conns | req/s | p50 ms | p99 ms | errors | worker CPU µs/req | × ceiling | goal | met |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    print("| endpoint | conns | req/s | p50 ms | p99 ms | errors | worker CPU µs/req | database CPU µs/req "
+          "| × ceiling | goal | met |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for name, connections, result, goal, ceiling in rows:
         ratio = result.requests_per_second / ceiling
         met = ""
@@ -189,7 +214,8 @@ def main() -> None:
             met = "yes" if (measure >= goal[1] if goal[0] == "ratio" else measure < goal[1]) and result.errors == 0 else "NO"
         goal_text = "" if not goal else (f"≥ {goal[1]} × ceiling" if goal[0] == "ratio" else f"p99 < {goal[1]} ms")
         print(f"| {name} | {connections} | {result.requests_per_second:,.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} |"
-              f" {result.errors} | {result.worker_cpu_us:,.0f} | {ratio:.2f} | {goal_text} | {met} |")
+              f" {result.errors} | {result.worker_cpu_us:,.0f} | {_optional(result.database_cpu_us)} | {ratio:.2f} |"
+              f" {goal_text} | {met} |")
     print(f"\nworker RSS (largest): {rss:.0f} MB (goal < 150 MB)")
     print(f"ledger after the run: {verify['products_checked']:,} products, {verify['logs_checked']:,} movements, "
           f"{verify['problems_total']} problems")

@@ -33,8 +33,10 @@ class Result:
     p99_ms: float
     requests: int
     errors: int
-    # Filled in by the bench, which knows the server: its workers' CPU per request.
+    # Filled in by the bench, which knows the server: its workers' CPU per request, and
+    # the local database server's (MySQL/MariaDB; None for SQLite, inside the workers).
     worker_cpu_us: float | None = None
+    database_cpu_us: float | None = None
 
 
 def _ms(text: str) -> float:
