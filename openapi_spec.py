@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from config import VERSION
 from error_handlers import HTTP_ERRORS
@@ -294,6 +294,8 @@ class Pagination(BaseModel):
     per_page: int
     total: int
     pages: int
+    next_before_id: int | None = Field(
+        None, description="Movement lists only: pass as `before_id` for the next page (null: this page is the last)")
 
 
 _PRODUCT_ID = {"product_id": "$response.body#/data/id"}

@@ -3,9 +3,9 @@ from flask import Blueprint
 
 from openapi_spec import operation
 from routes.parsing import dump, dump_all, query_args
-from schemas.common import PageQuery
 from schemas.log import (
     ActionOut,
+    LedgerPageQuery,
     LogOut,
     LogQuery,
     StatisticsOut,
@@ -33,10 +33,10 @@ def get_log(log_id: int):
 
 
 @bp.get("/product/<id:product_id>")
-@operation(summary="商品的流水（商品删除后仍可查）", tag="logs", data=LogOut, query=PageQuery, paginated=True)
+@operation(summary="商品的流水（商品删除后仍可查）", tag="logs", data=LogOut, query=LedgerPageQuery, paginated=True)
 def product_logs(product_id: int):
-    query = query_args(PageQuery)
-    page = log_service.product_logs(product_id, query.page, query.per_page)
+    query = query_args(LedgerPageQuery)
+    page = log_service.product_logs(product_id, query.page, query.per_page, query.before_id)
     return paginated(dump_all(LogOut, page.items), page)
 
 

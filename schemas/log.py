@@ -2,14 +2,30 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from schemas.common import DateOrDateTime, PageQuery, QueryId, QueryModel, ResponseModel
 
 Action = Literal["in", "out", "adjust"]
 
 
-class LogQuery(PageQuery):
+class LedgerPageQuery(PageQuery):
+    """A page of movements, newest first: by number, or those older than `before_id`
+    (the previous page's `next_before_id`). Numbered pages deep in millions of rows
+    make the database skip every row before them; a cursor starts at the right row."""
+
+    before_id: QueryId | None = Field(
+        None, description="Only movements older than this id: the previous page's `pagination.next_before_id`")
+
+    @field_validator("before_id")
+    @classmethod
+    def _not_with_a_page_number(cls, before_id: int | None, info: ValidationInfo) -> int | None:
+        if before_id is not None and info.data.get("page", 1) != 1:
+            raise ValueError("不能与 page 同时使用")
+        return before_id
+
+
+class LogQuery(LedgerPageQuery):
     product_id: QueryId | None = None
     action: Action | None = None
     operator: str | None = Field(None, max_length=100)

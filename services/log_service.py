@@ -1,4 +1,5 @@
 """Reading the movement ledger: filtered lists and SQL-side statistics."""
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -7,9 +8,10 @@ from sqlalchemy import bindparam, case, func, select
 from database import PreparedRead, db
 from models import ACTIONS, MovementDaily, Product, Stock, StockLog
 from models.stock_log import NEWEST_FIRST_HINT
+from schemas.common import MAX_ID
 from schemas.log import LogQuery, StatisticsQuery
 from services import views
-from services.pagination import begin_snapshot, paginate
+from services.pagination import begin_snapshot, count_rows, paginate
 from utils.exceptions import NotFound
 from utils.pagination import Page
 
@@ -41,7 +43,8 @@ def _time_filters(start: date | datetime | None, end: date | datetime | None) ->
 
 
 def list_logs(query: LogQuery) -> Page:
-    """Newest first, filtered by product, action, operator and time."""
+    """Newest first, filtered by product, action, operator and time; with `before_id`,
+    the rows older than that one. `total` counts the whole filtered list either way."""
     begin_snapshot()
     filters = _time_filters(query.start_date, query.end_date)
     if query.product_id is not None:
@@ -56,8 +59,12 @@ def list_logs(query: LogQuery) -> Page:
     total = None
     if query.operator is None and query.start_date is None and query.end_date is None:
         total = _movement_count(query.product_id, query.action)
-    return paginate(statement, query.page, query.per_page, order=NEWEST_FIRST, key=StockLog.id, view=views.LOG,
+    if query.before_id is not None:
+        total = count_rows(statement) if total is None else total
+        statement = statement.where(StockLog.id < query.before_id)
+    page = paginate(statement, query.page, query.per_page, order=NEWEST_FIRST, key=StockLog.id, view=views.LOG,
                     total=total)
+    return replace(page, keyset=True)
 
 
 def get_log(log_id: int) -> StockLog:
@@ -71,17 +78,20 @@ def get_log(log_id: int) -> StockLog:
 _PRODUCT_MOVEMENTS = PreparedRead(select(Stock.movements).where(Stock.product_id == bindparam("product_id")))
 # A product's history is read straight off its (product_id, id) index: one statement.
 _PRODUCT_HISTORY = PreparedRead(
-    views.LOG.where(StockLog.product_id == bindparam("product_id")).order_by(StockLog.id.desc())
-    .limit(bindparam("limit")).offset(bindparam("offset")))
+    views.LOG.where(StockLog.product_id == bindparam("product_id"), StockLog.id <= bindparam("up_to_id"))
+    .order_by(StockLog.id.desc()).limit(bindparam("limit")).offset(bindparam("offset")))
 
 
-def product_logs(product_id: int, page: int, per_page: int) -> Page:
-    """A product's history, newest first; still answered after the product is deleted."""
+def product_logs(product_id: int, page: int, per_page: int, before_id: int | None = None) -> Page:
+    """A product's history, newest first (older than `before_id` when given); still
+    answered after the product is deleted."""
     movements = _PRODUCT_MOVEMENTS.first(product_id=product_id)
     if movements is None:
         raise NotFound("商品不存在", {"product_id": product_id})
-    rows = _PRODUCT_HISTORY.all(product_id=product_id, limit=per_page, offset=(page - 1) * per_page)
-    return Page(items=[views.shaped(row) for row in rows], page=page, per_page=per_page, total=movements["movements"])
+    rows = _PRODUCT_HISTORY.all(product_id=product_id, up_to_id=MAX_ID if before_id is None else before_id - 1,
+                                limit=per_page, offset=(page - 1) * per_page)
+    return Page(items=[views.shaped(row) for row in rows], page=page, per_page=per_page, total=movements["movements"],
+                keyset=True)
 
 
 def _movement_count(product_id: int | None, action: str | None) -> int:

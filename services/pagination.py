@@ -42,8 +42,7 @@ def paginate(filtered: Select, page: int, per_page: int, *, order: Sequence[Unar
     # costs more than these narrow queries themselves.
     connection = db.session.connection()
     if total is None:
-        counting = filtered.with_only_columns(func.count(), maintain_column_froms=True)
-        total = connection.scalar(counting) or 0
+        total = count_rows(filtered)
     offset = (page - 1) * per_page
     keys_of = filtered.with_only_columns(key)
     if offset >= total:
@@ -59,6 +58,12 @@ def paginate(filtered: Select, page: int, per_page: int, *, order: Sequence[Unar
         by_key = {row[key.key]: row for row in connection.execute(view.where(key.in_(keys))).mappings()}
         items = [shaped(by_key[k]) for k in keys]
     return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def count_rows(filtered: Select) -> int:
+    """How many rows `filtered` selects, counted by the database."""
+    counting = filtered.with_only_columns(func.count(), maintain_column_froms=True)
+    return db.session.connection().scalar(counting) or 0
 
 
 def _reversed(clause: UnaryExpression) -> UnaryExpression:

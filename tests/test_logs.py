@@ -196,6 +196,49 @@ def test_product_logs_are_that_products_newest_first_and_paginated(client, creat
     assert_pagination(page, page=2, per_page=2, total=5, pages=3)
 
 
+def walk(client, path: str, per_page: int, **query) -> list[dict]:
+    """Every page of a movement list, following `next_before_id` from the first."""
+    pages = [ok(client.get(path, query_string={"per_page": per_page, **query}))]
+    while pages[-1]["pagination"]["next_before_id"] is not None:
+        cursor = pages[-1]["pagination"]["next_before_id"]
+        pages.append(ok(client.get(path, query_string={"per_page": per_page, "before_id": cursor, **query})))
+    return pages
+
+
+def test_before_id_walks_the_log_newest_first_without_gaps(client, create_product):
+    product = create_product(initial_quantity=1)
+    other = create_product(initial_quantity=1)
+    for n in range(4):
+        change(client, "add", product["id"], n + 1, operator="张三")
+        change(client, "reduce" if n == 0 else "add", other["id"], 1)
+
+    # running totals give the count, a filtered COUNT does (operator), a product's history
+    for path, query in ((LOGS, {}), (LOGS, {"action": "in"}), (LOGS, {"operator": "张三"}),
+                        (f"/api/logs/product/{product['id']}", {})):
+        every = ok(client.get(path, query_string={"per_page": 100, **query}))["items"]
+        pages = walk(client, path, 3, **query)
+        assert [log for page in pages for log in page["items"]] == every, path
+        assert all(page["pagination"]["total"] == len(every) for page in pages), path  # the whole list, cursor aside
+        assert all(len(page["items"]) == 3 for page in pages[:-1])
+
+
+def test_next_before_id_is_null_only_on_a_short_page(client, create_product):
+    product = create_product(initial_quantity=1)
+    change(client, "add", product["id"], 1)
+    history = product_logs(client, product["id"], per_page=2)
+    assert len(history["items"]) == 2 and history["pagination"]["next_before_id"] == history["items"][-1]["id"]
+    after = product_logs(client, product["id"], per_page=2, before_id=history["items"][-1]["id"])
+    assert after["items"] == [] and after["pagination"]["next_before_id"] is None
+    assert "next_before_id" not in ok(client.get("/api/products/"))["pagination"]  # ledger lists only
+
+
+@pytest.mark.parametrize("query", [{"before_id": 0}, {"before_id": "x"}, {"before_id": 5, "page": 2}])
+def test_a_bad_before_id_is_refused(client, create_product, query):
+    product = create_product(initial_quantity=1)
+    for path in (LOGS, f"/api/logs/product/{product['id']}"):
+        assert "before_id" in assert_error(client.get(path, query_string=query), 400, "VALIDATION_ERROR")
+
+
 def test_product_without_movements_has_an_empty_history(client, create_product):
     data = product_logs(client, create_product()["id"])
     assert data["items"] == []
