@@ -37,6 +37,7 @@ SCENARIOS = [
     ("product search by category", "/api/products/?category=%%E9%%A3%%9F%%E5%%93%%81&page=%d", "category-pages", 4, ("p99", 50)),
     ("low-stock list", "/api/stock/low-stock?page=%d", "few-pages", 4, ("p99", 50)),
     ("movement log page", "/api/logs/?page=%d", "pages", 4, ("p99", 50)),
+    ("movement log, by cursor", "/api/logs/?before_id=%d", "movements", 4, ("p99", 50)),
     ("a product's movement history", "/api/logs/product/%d", "catalogue", 4, ("p99", 20)),
     ("statistics, whole range", "/api/logs/statistics?n=%d", "any", 2, ("p99", 300)),
 ]
@@ -176,7 +177,7 @@ def main() -> None:
             "ceiling": (1, 1_000_000), "any": (1, 1_000_000), "catalogue": (1, args.products),
             "write": (first_hot, first_hot + HOT_PRODUCTS - 1),
             "pages": (1, max(1, args.products // 20)), "category-pages": (1, max(1, args.products // 160)),
-            "few-pages": (1, 10),
+            "few-pages": (1, 10), "movements": (1, args.movements),
         }
         rows, ceiling, database_pids = [], None, _database_server_pids(args.db)
         for scenario in SCENARIOS:
