@@ -45,7 +45,18 @@ class Base(DeclarativeBase):
 
 # Objects keep the values their own transaction wrote after commit: a stock change
 # answers the level it produced, not a re-read that already holds later changes.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+class InventorySQLAlchemy(SQLAlchemy):
+    """Flask-SQLAlchemy, ending each request's session only when the request made one.
+    Single-row reads run on their own connections (PreparedRead) and never do, and
+    `scoped_session.remove()` without a session raises and catches a KeyError: ~11k
+    instructions, 1.5 % of a product read."""
+
+    def _teardown_session(self, exc: BaseException | None) -> None:
+        if self.session.registry.has():
+            super()._teardown_session(exc)
+
+
+db = InventorySQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

@@ -31,9 +31,19 @@ def _script_hashes(html: bytes) -> str:
     return " ".join(f"'sha256-{digest}'" for digest in digests)
 
 
-def html_policy(response: Response) -> str:
+def html_policy(html: bytes) -> str:
     """The policy of an HTML page: its own inline scripts are allowed by their hashes."""
-    return HTML_CSP.format(hashes=_script_hashes(response.get_data()))
+    return HTML_CSP.format(hashes=_script_hashes(html))
+
+
+def add_page_policy(response: Response) -> Response:
+    """An after_request hook for the blueprints that serve pages (the console, the
+    docs): HTML gets the page policy, unless the view set its own. Only there, so a
+    JSON request does not pay for looking at its content type."""
+    if (response.content_type or "").startswith("text/html") and not response.direct_passthrough \
+            and "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = html_policy(response.get_data())
+    return response
 
 
 class SecurityHeaders:
@@ -57,15 +67,6 @@ class SecurityHeaders:
 
 def register_security(app: Flask) -> None:
     app.wsgi_app = SecurityHeaders(app.wsgi_app, {**BASE_HEADERS, "Content-Security-Policy": JSON_CSP})
-
-    @app.after_request
-    def _page_policy(response: Response) -> Response:
-        """HTML (the docs, the console and its error pages) gets the page policy; a
-        header a view set itself stays."""
-        if (response.content_type or "").startswith("text/html") and not response.direct_passthrough \
-                and "Content-Security-Policy" not in response.headers:
-            response.headers["Content-Security-Policy"] = html_policy(response)
-        return response
 
     if app.config["CORS_ORIGINS"]:
         CORS(app, resources={r"/api/*": {}, r"/openapi.json": {}}, origins=app.config["CORS_ORIGINS"],

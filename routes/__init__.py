@@ -3,6 +3,8 @@ from flask import Flask
 from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.routing import BaseConverter
 
+from security import add_page_policy
+
 
 class IdConverter(BaseConverter):
     """A positive id that fits a 64-bit column; anything else is simply not a route (404)."""
@@ -27,6 +29,6 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (system_bp, products_bp, stock_bp, logs_bp, console_bp):
         app.register_blueprint(blueprint)
     # Interactive docs, served from the installed package: they work offline.
-    app.register_blueprint(
-        get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "库存管理服务 API"}, blueprint_name="docs")
-    )
+    docs = get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "库存管理服务 API"}, blueprint_name="docs")
+    docs.after_request(add_page_policy)
+    app.register_blueprint(docs)

@@ -98,3 +98,14 @@ def test_reads_keep_one_connection_per_thread_and_give_it_up_before_a_fork(app, 
         assert kept.dbapi_connection is None  # closed
         assert reads.connection() is not kept
     assert ok(client.get(f"/api/products/{product_id}"))["stock"]["quantity"] == 7
+
+
+def test_a_request_that_used_the_session_ends_it_and_one_that_did_not_leaves_none(app, client, create_product):
+    sessions = []
+    app.after_request(lambda response: sessions.append(db.session()) or response)
+    create_product()
+    sessions.clear()
+    ok(client.get("/api/products/"))  # a list page reads through the request's session
+    assert not sessions[0].in_transaction()  # its read transaction ended with the request
+    ok(client.get("/api/products/1"))  # a single-row read runs without one
+    assert sessions[1] is not sessions[0] and not sessions[1].in_transaction()

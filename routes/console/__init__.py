@@ -2,7 +2,10 @@
 the same services as the JSON API and render templates from `templates/console/`."""
 from flask import Blueprint
 
+from security import add_page_policy
+
 bp = Blueprint("console", __name__, url_prefix="/console")
+bp.after_request(add_page_policy)
 
 # The views register themselves on `bp` when imported.
 from routes.console import common, dashboard, logs, products, session, stock  # noqa: E402, F401

@@ -2,6 +2,8 @@
 from flask import current_app, render_template, request
 from markupsafe import escape
 
+from security import html_policy
+
 PREFIX = "/console"
 
 PAGES = {
@@ -22,13 +24,16 @@ def is_console_request() -> bool:
 
 
 def error_page(status: int, message: str | None = None):
-    """An HTML page with the status, a short explanation and a way back; never a trace."""
+    """An HTML page with the status, a short explanation and a way back; never a trace.
+    It carries its page policy itself: a path under /console/ that matches no route
+    has no blueprint whose hook would add it."""
     title, default = PAGES.get(status, ("出错了", "请求未能完成。"))
-    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
     try:
         html = render_template("console/error.html", status=status, title=title, message=message or default)
     except Exception:  # the page must never fail into a trace, even if a template cannot render
         current_app.logger.exception("error page failed to render")
         html = f"<!doctype html><meta charset=utf-8><title>{status}</title><h1>{status} {title}</h1>" \
                f"<p>{escape(message or default)}</p><p><a href='/console/'>返回控制台</a></p>"
+    headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+               "Content-Security-Policy": html_policy(html.encode())}
     return html, status, headers
