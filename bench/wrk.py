@@ -25,6 +25,21 @@ request = function()
 end
 """
 
+# `size` movements, alternately receipts and issues of one unit, in one all-or-nothing batch.
+BATCH = """
+math.randomseed(%(seed)d)
+request = function()
+  local changes = {}
+  for i = 1, %(size)d do
+    local action = (i %% 2 == 0) and "add" or "reduce"
+    changes[i] = string.format('{"action": "%%s", "product_id": %%d, "quantity": 1, "reason": "压测"}',
+                               action, math.random(%(first)d, %(last)d))
+  end
+  local body = '{"changes": [' .. table.concat(changes, ",") .. ']}'
+  return wrk.format("POST", "/api/stock/batch", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
 
 @dataclass
 class Result:
