@@ -25,7 +25,7 @@ from bench import ROOT, mysql, seed, service_env, wrk
 
 HOT_PRODUCTS = 200
 BATCH_SIZE = 20
-SCRIPTS = {"write": wrk.ADD_AND_REDUCE, "batch": wrk.BATCH}  # any other kind: random GETs of its path
+SCRIPTS = {"write": wrk.ADD_AND_REDUCE, "batch": wrk.BATCH, "walk": wrk.WALK}  # any other kind: random GETs of its path
 ROUNDS = 3  # alternating ceiling/endpoint runs behind each throughput goal
 CEILING = ("ceiling: bare Flask", "/ping?n=%d", "ceiling", 16, None)
 # name, path (with %d for a random number), kind, connections, goal
@@ -41,7 +41,8 @@ SCENARIOS = [
     ("product search by category", "/api/products/?category=%%E9%%A3%%9F%%E5%%93%%81&page=%d", "category-pages", 4, ("p99", 50)),
     ("low-stock list", "/api/stock/low-stock?page=%d", "few-pages", 4, ("p99", 50)),
     ("movement log page", "/api/logs/?page=%d", "pages", 4, ("p99", 50)),
-    ("movement log, by cursor", "/api/logs/?before_id=%d", "movements", 4, ("p99", 50)),
+    # Each wrk thread one connection, so that every walk follows its own cursor.
+    ("movement log, walked by cursor", "/api/logs/?before_id=%d", "walk", 4, ("p99", 50)),
     ("a product's movement history", "/api/logs/product/%d", "catalogue", 4, ("p99", 20)),
     ("statistics, whole range", "/api/logs/statistics?n=%d", "any", 2, ("p99", 300)),
 ]
@@ -118,7 +119,8 @@ def _drive(scenario: tuple, ranges: dict, duration: int, servers: dict, database
     values = {"seed": 1, "path": path, "first": first, "last": last, "size": BATCH_SIZE}
     script = SCRIPTS.get(kind, wrk.RANDOM_GET) % values
     spent, served = _workers_cpu_seconds(servers[port]), _database_cpu_seconds(database_pids)
-    result = wrk.run(f"http://127.0.0.1:{port}", script, duration, connections)
+    result = wrk.run(f"http://127.0.0.1:{port}", script, duration, connections,
+                     threads=connections if kind == "walk" else 2)
     spent, served = _workers_cpu_seconds(servers[port]) - spent, _database_cpu_seconds(database_pids) - served
     requests_done = max(1, result.requests)
     result = replace(result, worker_cpu_us=spent / requests_done * 1e6,
@@ -181,7 +183,7 @@ def main() -> None:
             "ceiling": (1, 1_000_000), "any": (1, 1_000_000), "catalogue": (1, args.products),
             "write": (first_hot, first_hot + HOT_PRODUCTS - 1), "batch": (first_hot, first_hot + HOT_PRODUCTS - 1),
             "pages": (1, max(1, args.products // 20)), "category-pages": (1, max(1, args.products // 160)),
-            "few-pages": (1, 10), "movements": (1, args.movements),
+            "few-pages": (1, 10), "walk": (1, args.movements),
         }
         rows, ceiling, database_pids = [], None, _database_server_pids(args.db)
         for scenario in SCENARIOS:

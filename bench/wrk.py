@@ -40,6 +40,21 @@ request = function()
 end
 """
 
+# A client walking the ledger by cursor: each thread starts at a random id and follows
+# `next_before_id` from every answer, starting again elsewhere at the end.
+WALK = """
+math.randomseed(%(seed)d)
+local cursor = nil
+request = function()
+  if cursor == nil then cursor = math.random(%(first)d, %(last)d) end
+  return wrk.format("GET", string.format("%(path)s", cursor))
+end
+response = function(status, headers, body)
+  local following = string.match(body, '"next_before_id":(%%d+)')
+  cursor = following and tonumber(following) or nil
+end
+"""
+
 
 @dataclass
 class Result:
