@@ -15,7 +15,8 @@
 - The app writes one JSON line per request itself, so gunicorn's access log is off
   unless GUNICORN_ACCESSLOG names a file (or `-`).
 - Prometheus metrics from every worker are summed through files in
-  PROMETHEUS_MULTIPROC_DIR (a fresh temporary directory unless set).
+  PROMETHEUS_MULTIPROC_DIR (unless set, a fresh temporary directory, removed when
+  the master exits).
 """
 import multiprocessing
 import os
@@ -43,8 +44,11 @@ if os.environ.get("GUNICORN_CONTROL_SOCKET"):
 else:
     control_socket_disable = True
 
+# Which master made the metrics directory itself (pid:path): that one removes it on exit.
+OWN_METRICS_DIR = "INVENTORY_OWN_METRICS_DIR"
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the config is read again on each HUP
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="inventory-metrics-")
+    os.environ[OWN_METRICS_DIR] = f"{os.getpid()}:{os.environ['PROMETHEUS_MULTIPROC_DIR']}"
 
 
 def on_starting(server):
@@ -61,6 +65,13 @@ def when_ready(server):
         from database import close_pooled_connections
 
         close_pooled_connections(server.app.wsgi())
+
+
+def on_exit(server):
+    """A metrics directory this master made for itself goes with it; one named in
+    PROMETHEUS_MULTIPROC_DIR by the operator stays."""
+    if os.environ.get(OWN_METRICS_DIR) == f"{os.getpid()}:{os.environ['PROMETHEUS_MULTIPROC_DIR']}":
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def child_exit(server, worker):

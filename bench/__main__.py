@@ -33,8 +33,6 @@ SCENARIOS = [
     ("product read", "/api/products/%d", "catalogue", 16, ("ratio", 0.7)),
     ("stock read", "/api/stock/product/%d", "catalogue", 16, ("ratio", 0.7)),
     ("stock add/reduce", None, "write", 16, ("ratio", 0.5)),
-    # Not a goal: what a client gains by sending movements in batches (BATCH_SIZE each).
-    (f"stock batch, {BATCH_SIZE} movements each", None, "batch", 16, None),
     # Latency goals are measured below saturation (4 connections): at 16 a closed-loop
     # load generator keeps every worker busy and p99 becomes the length of the queue.
     ("product list page", "/api/products/?page=%d", "pages", 4, ("p99", 50)),
@@ -45,6 +43,9 @@ SCENARIOS = [
     ("movement log, walked by cursor", "/api/logs/?before_id=%d", "walk", 4, ("p99", 50)),
     ("a product's movement history", "/api/logs/product/%d", "catalogue", 4, ("p99", 20)),
     ("statistics, whole range", "/api/logs/statistics?n=%d", "any", 2, ("p99", 300)),
+    # Not a goal: what a client gains by sending movements in batches (BATCH_SIZE each).
+    # Last, so that the database's work after these writes falls on no measured goal.
+    (f"stock batch, {BATCH_SIZE} movements each", None, "batch", 16, None),
 ]
 
 

@@ -94,6 +94,21 @@ def test_metrics_add_up_across_gunicorn_workers(recycling_server):
     assert "inventory_http_request_duration_seconds_bucket" in metrics
 
 
+def test_a_metrics_directory_gunicorn_made_itself_is_removed_when_it_stops(db_url, tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    server = LiveServer(db_url, 2, tmp_path / "gunicorn.log",
+                        extra_env={"PROMETHEUS_MULTIPROC_DIR": "", "TMPDIR": str(temporary)})
+    try:
+        server.wait_ready()
+        requests.get(f"{server.url}/api/logs/actions", timeout=20)
+        (made,) = temporary.glob("inventory-metrics-*")
+        assert list(made.glob("*.db"))  # the workers' metric files
+    finally:
+        server.stop()
+    assert list(temporary.iterdir()) == []
+
+
 def test_liveness_answers_without_the_database(client):
     assert client.get("/health/live").get_json()["data"] == {"status": "alive"}
 
