@@ -11,7 +11,7 @@ from models.stock_log import NEWEST_FIRST_HINT
 from schemas.common import MAX_ID
 from schemas.log import LogQuery, StatisticsQuery
 from services import views
-from services.pagination import begin_snapshot, count_rows, paginate
+from services.pagination import begin_snapshot, count_rows, keyset_page, paginate
 from utils.exceptions import NotFound
 from utils.pagination import Page
 
@@ -53,15 +53,15 @@ def list_logs(query: LogQuery) -> Page:
         filters.append(StockLog.action == query.action)
     if query.operator:
         filters.append(StockLog.operator == query.operator)
-    statement = select(StockLog).where(*filters)
-    if not filters:
-        statement = statement.with_hint(StockLog, NEWEST_FIRST_HINT, dialect_name="mysql")
     total = None
     if query.operator is None and query.start_date is None and query.end_date is None:
         total = _movement_count(query.product_id, query.action)
     if query.before_id is not None:
-        total = count_rows(statement) if total is None else total
-        statement = statement.where(StockLog.id < query.before_id)
+        total = count_rows(select(StockLog).where(*filters)) if total is None else total
+        return keyset_page(views.LOG.where(*filters), StockLog.id, query.before_id, query.per_page, total)
+    statement = select(StockLog).where(*filters)
+    if not filters:
+        statement = statement.with_hint(StockLog, NEWEST_FIRST_HINT, dialect_name="mysql")
     page = paginate(statement, query.page, query.per_page, order=NEWEST_FIRST, key=StockLog.id, view=views.LOG,
                     total=total)
     return replace(page, keyset=True)

@@ -60,6 +60,14 @@ def paginate(filtered: Select, page: int, per_page: int, *, order: Sequence[Unar
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
+def keyset_page(view: Select, key: ColumnElement, before: int, per_page: int, total: int) -> Page:
+    """The `per_page` rows of `view` just below `before`, in descending `key` order: one
+    statement straight down `key`'s index (or the table itself), as a cursor skips
+    nothing. `total` is the caller's count of the whole list."""
+    rows = db.session.connection().execute(view.where(key < before).order_by(key.desc()).limit(per_page)).mappings()
+    return Page(items=[shaped(row) for row in rows], page=1, per_page=per_page, total=total, keyset=True)
+
+
 def count_rows(filtered: Select) -> int:
     """How many rows `filtered` selects, counted by the database."""
     counting = filtered.with_only_columns(func.count(), maintain_column_froms=True)
