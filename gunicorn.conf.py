@@ -74,6 +74,14 @@ def on_exit(server):
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
+def pre_exec(server):
+    """A new master started by USR2 makes its own metrics directory: it must not inherit
+    this one, which this master removes when it exits."""
+    if os.environ.get(OWN_METRICS_DIR):
+        for name in ("PROMETHEUS_MULTIPROC_DIR", OWN_METRICS_DIR):
+            server.cfg.env_orig.pop(name, None)
+
+
 def child_exit(server, worker):
     """A recycled worker's live gauges leave with it; its counters stay counted."""
     from prometheus_client import multiprocess

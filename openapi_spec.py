@@ -39,6 +39,7 @@ class Operation:
     body: type[BaseModel] | None = None
     status: int = 200
     paginated: bool = False
+    cursor: bool = False  # a movement list: its pagination also says where the next page starts
     errors: tuple[str, ...] = ()
     description: str = ""
     example: dict | None = None  # a request body example
@@ -71,13 +72,13 @@ def _error_statuses() -> dict[str, int]:
 ERROR_STATUS = _error_statuses()
 
 
-def _envelope(data_schema: dict | None, paginated: bool) -> dict:
+def _envelope(data_schema: dict | None, paginated: bool, cursor: bool = False) -> dict:
     if paginated:
         data_schema = {
             "type": "object",
             "required": ["items", "pagination"],
             "properties": {"items": {"type": "array", "items": data_schema},
-                           "pagination": {"$ref": REF.format(model="Pagination")}},
+                           "pagination": {"$ref": REF.format(model="LedgerPagination" if cursor else "Pagination")}},
         }
     return {
         "type": "object",
@@ -153,6 +154,7 @@ class _Builder:
                 if model is not None:
                     self.want("in", model, "validation")
         self.want("data", Pagination, "serialization")
+        self.want("data", LedgerPagination, "serialization")
         inputs = [(name, mode, adapter) for (name, mode), adapter in self.adapters.items()]
         refs, definitions = TypeAdapter.json_schemas(inputs, ref_template=REF, by_alias=True)
         components = definitions.get("$defs", {})
@@ -228,7 +230,7 @@ class _Builder:
             str(op.status): {
                 "description": op.summary,
                 "headers": success_headers,
-                "content": {"application/json": {"schema": _envelope(data_schema, op.paginated)}},
+                "content": {"application/json": {"schema": _envelope(data_schema, op.paginated, op.cursor)}},
             }
         }
         by_status: dict[int, list[str]] = {}
@@ -294,8 +296,14 @@ class Pagination(BaseModel):
     per_page: int
     total: int
     pages: int
+
+
+class LedgerPagination(Pagination):
+    """The `pagination` of the movement lists, which also says where the next page starts."""
+
     next_before_id: int | None = Field(
-        None, description="Movement lists only: pass as `before_id` for the next page (null: this page is the last)")
+        description="Pass as `before_id` for the next page (null: this page is the last). With `before_id`, "
+                    "`page` is 1 and `total`/`pages` describe the whole filtered list: follow this, not `page`.")
 
 
 _PRODUCT_ID = {"product_id": "$response.body#/data/id"}

@@ -6,15 +6,25 @@ from dataclasses import dataclass
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
-RANDOM_GET = """
-math.randomseed(%(seed)d)
+# Each wrk thread runs its own Lua state: seeded apart, so that no two draw the same numbers.
+SEED_PER_THREAD = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  math.randomseed(%(seed)d * 1000 + id)
+end
+"""
+
+RANDOM_GET = SEED_PER_THREAD + """
 request = function()
   return wrk.format("GET", string.format("%(path)s", math.random(%(first)d, %(last)d)))
 end
 """
 
-ADD_AND_REDUCE = """
-math.randomseed(%(seed)d)
+ADD_AND_REDUCE = SEED_PER_THREAD + """
 local n = 0
 request = function()
   n = n + 1
@@ -26,8 +36,7 @@ end
 """
 
 # `size` movements, alternately receipts and issues of one unit, in one all-or-nothing batch.
-BATCH = """
-math.randomseed(%(seed)d)
+BATCH = SEED_PER_THREAD + """
 request = function()
   local changes = {}
   for i = 1, %(size)d do
@@ -42,8 +51,7 @@ end
 
 # A client walking the ledger by cursor: each thread starts at a random id and follows
 # `next_before_id` from every answer, starting again elsewhere at the end.
-WALK = """
-math.randomseed(%(seed)d)
+WALK = SEED_PER_THREAD + """
 local cursor = nil
 request = function()
   if cursor == nil then cursor = math.random(%(first)d, %(last)d) end

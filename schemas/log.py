@@ -21,7 +21,7 @@ class LedgerPageQuery(PageQuery):
     @classmethod
     def _not_with_a_page_number(cls, before_id: int | None, info: ValidationInfo) -> int | None:
         if before_id is not None and info.data.get("page", 1) != 1:
-            raise ValueError("不能与 page 同时使用")
+            raise ValueError("page 不为 1 时不能使用")
         return before_id
 
 

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from database import db
+from database import InventorySQLAlchemy, db
 from models import StockLog
 from schemas.stock import StockChange
 from services import stock_service
@@ -101,11 +101,13 @@ def test_reads_keep_one_connection_per_thread_and_give_it_up_before_a_fork(app, 
 
 
 def test_a_request_that_used_the_session_ends_it_and_one_that_did_not_leaves_none(app, client, create_product):
-    sessions = []
-    app.after_request(lambda response: sessions.append(db.session()) or response)
-    create_product()
+    assert any(getattr(hook, "__func__", None) is InventorySQLAlchemy._teardown_session
+               for hook in app.teardown_appcontext_funcs)  # the override is the hook Flask-SQLAlchemy registers
+    sessions = []  # each request's session as its teardown begins, or None when it opened none
+    app.teardown_request(lambda exc: sessions.append(db.session() if db.session.registry.has() else None))
+    product = create_product()
     sessions.clear()
     ok(client.get("/api/products/"))  # a list page reads through the request's session
-    assert not sessions[0].in_transaction()  # its read transaction ended with the request
-    ok(client.get("/api/products/1"))  # a single-row read runs without one
-    assert sessions[1] is not sessions[0] and not sessions[1].in_transaction()
+    assert sessions[0] is not None and not sessions[0].in_transaction()  # its read transaction ended with it
+    ok(client.get(f"/api/products/{product['id']}"))  # a single-row read runs without one
+    assert sessions[1] is None

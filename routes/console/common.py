@@ -41,8 +41,9 @@ def _template_helpers() -> dict[str, Any]:
 
 
 def _page_url(page: int) -> str:
-    """This page's URL with the same filters and another page number."""
-    args = {**request.args.to_dict(), "page": page}
+    """This page's URL with the same filters and another page number (a cursor, which
+    cannot go with one, is left out)."""
+    args = {name: value for name, value in request.args.items() if name != "before_id"} | {"page": page}
     return url_for(request.endpoint, **(request.view_args or {}), **args)
 
 
