@@ -57,8 +57,9 @@ def list_logs(query: LogQuery) -> Page:
     if query.operator is None and query.start_date is None and query.end_date is None:
         total = _movement_count(query.product_id, query.action)
     if query.before_id is not None:
-        total = count_rows(select(StockLog).where(*filters)) if total is None else total
-        return keyset_page(views.LOG.where(*filters), StockLog.id, query.before_id, query.per_page, total)
+        listed = views.LOG.where(*filters)
+        return keyset_page(listed, StockLog.id, query.before_id, query.per_page,
+                           count_rows(listed) if total is None else total)
     statement = select(StockLog).where(*filters)
     if not filters:
         statement = statement.with_hint(StockLog, NEWEST_FIRST_HINT, dialect_name="mysql")
