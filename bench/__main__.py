@@ -1,13 +1,15 @@
 """Benchmark: `python -m bench [--db sqlite|mysql] [--products N] [--movements M]`.
 
 Seeds a fresh database, starts the service under gunicorn with the project's config
-and, beside it, a bare Flask endpoint under the same settings (the ceiling of this
-stack on this machine), drives both with wrk and prints a table: requests/s, p50,
-p99, errors, the ratio to the ceiling, the workers' CPU per request, and their memory.
+and, beside it, bare Flask endpoints under the same settings (bench/bare_app.py: the
+ceiling of this stack on this machine, and the floors: the least a read and a durable
+write can do on the same database), drives them with wrk and prints a table:
+requests/s, p50, p99, errors, the ratio to the ceiling, the workers' CPU per request,
+and their memory.
 
 A shared machine's speed drifts by tens of percent from minute to minute, so every
-throughput goal is measured in rounds that alternate the ceiling and the endpoint; the
-table shows the round with the median ratio.
+throughput goal is measured in rounds that run the ceiling, the goal's floor and the
+endpoint one after the other; the table shows the round with the median ratio.
 """
 import argparse
 import json
@@ -22,17 +24,25 @@ from pathlib import Path
 import requests
 
 from bench import ROOT, mysql, seed, service_env, wrk
+from bench.bare_app import prepare_floor
 
 HOT_PRODUCTS = 200
 BATCH_SIZE = 20
-SCRIPTS = {"write": wrk.ADD_AND_REDUCE, "batch": wrk.BATCH, "walk": wrk.WALK}  # any other kind: random GETs of its path
+# Any other kind: random GETs of its path.
+SCRIPTS = {"write": wrk.ADD_AND_REDUCE, "floor-write": wrk.ADD_AND_REDUCE, "batch": wrk.BATCH, "walk": wrk.WALK}
 ROUNDS = 3  # alternating ceiling/endpoint runs behind each throughput goal
 CEILING = ("ceiling: bare Flask", "/ping?n=%d", "ceiling", 16, None)
+# Each throughput goal's floor, by the goal's kind: measured in the same rounds.
+FLOORS = {
+    "catalogue": ("floor: one-row read", "/floor/stock/%d", "floor-read", 16, None),
+    "write": ("floor: smallest durable write", "/floor/stock", "floor-write", 16, None),
+}
+BARE_KINDS = {"ceiling", "floor-read", "floor-write"}  # served by bench/bare_app.py
 # name, path (with %d for a random number), kind, connections, goal
 SCENARIOS = [
     ("product read", "/api/products/%d", "catalogue", 16, ("ratio", 0.7)),
     ("stock read", "/api/stock/product/%d", "catalogue", 16, ("ratio", 0.7)),
-    ("stock add/reduce", None, "write", 16, ("ratio", 0.5)),
+    ("stock add/reduce", "/api/stock", "write", 16, ("ratio", 0.5)),
     # Latency goals are measured below saturation (4 connections): at 16 a closed-loop
     # load generator keeps every worker busy and p99 becomes the length of the queue.
     ("product list page", "/api/products/?page=%d", "pages", 4, ("p99", 50)),
@@ -49,10 +59,10 @@ SCENARIOS = [
 ]
 
 
-def _database(kind: str, directory: Path, driver: str) -> str:
+def _database(kind: str, directory: Path, driver: str, name: str) -> str:
     if kind == "sqlite":
-        return f"sqlite:///{directory / 'bench.db'}"
-    return mysql.fresh_database("inventory_bench", driver)
+        return f"sqlite:///{directory / name}.db"
+    return mysql.fresh_database(f"inventory_{name}", driver)
 
 
 def _serve(module: str, port: int, env: dict, log: Path) -> subprocess.Popen:
@@ -116,7 +126,7 @@ def _drive(scenario: tuple, ranges: dict, duration: int, servers: dict, database
     server spent per request."""
     name, path, kind, connections, _ = scenario
     first, last = ranges[kind]
-    port = 8702 if kind == "ceiling" else 8701
+    port = 8702 if kind in BARE_KINDS else 8701
     values = {"seed": 1, "path": path, "first": first, "last": last, "size": BATCH_SIZE}
     script = SCRIPTS.get(kind, wrk.RANDOM_GET) % values
     spent, served = _workers_cpu_seconds(servers[port]), _database_cpu_seconds(database_pids)
@@ -142,16 +152,16 @@ def _row(scenario: tuple, result: wrk.Result, ceiling: float) -> tuple:
 
 def _compare(scenario: tuple, ranges: dict, duration: int, rows: list, servers: dict,
              database_pids: tuple[int, ...]) -> wrk.Result:
-    """A throughput goal: ROUNDS alternating runs of the ceiling and the scenario; the
-    round with the median ratio goes into `rows` (its ceiling first)."""
-    rounds = []
-    for _ in range(ROUNDS):
-        ceiling = _drive(CEILING, ranges, max(1, duration // ROUNDS), servers, database_pids)
-        rounds.append((ceiling, _drive(scenario, ranges, max(1, duration // ROUNDS), servers, database_pids)))
-    rounds.sort(key=lambda pair: pair[1].requests_per_second / pair[0].requests_per_second)
-    ceiling, result = rounds[len(rounds) // 2]
-    rows.append(_row(CEILING, ceiling, ceiling.requests_per_second))
-    rows.append(_row(scenario, result, ceiling.requests_per_second))
+    """A throughput goal: ROUNDS runs of the ceiling, the goal's floor and the scenario,
+    one after the other; the round with the median ratio goes into `rows`."""
+    floor = FLOORS[scenario[2]]
+    seconds = max(1, duration // ROUNDS)
+    rounds = [[_drive(each, ranges, seconds, servers, database_pids) for each in (CEILING, floor, scenario)]
+              for _ in range(ROUNDS)]
+    rounds.sort(key=lambda runs: runs[2].requests_per_second / runs[0].requests_per_second)
+    ceiling, floor_result, result = rounds[len(rounds) // 2]
+    for each, measured in ((CEILING, ceiling), (floor, floor_result), (scenario, result)):
+        rows.append(_row(each, measured, ceiling.requests_per_second))
     return ceiling
 
 
@@ -167,15 +177,18 @@ def main() -> None:
     args = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="inventory-bench-"))
-    url = _database(args.db, directory, args.mysql_driver)
+    url = _database(args.db, directory, args.mysql_driver, "bench")
     env = service_env(url)
     started = time.perf_counter()
     seed(env, args.products, args.movements)
     print(f"seeded {args.products} products, {args.movements} movements in {time.perf_counter() - started:.0f}s")
+    floor_url = _database(args.db, directory, args.mysql_driver, "bench_floor")
+    prepare_floor(floor_url, args.products + HOT_PRODUCTS)
 
     servers = {8701: _serve("main:app", 8701, env, directory / "app.log")}
     try:
-        servers[8702] = _serve("bench.bare_app:app", 8702, env, directory / "bare.log")
+        servers[8702] = _serve("bench.bare_app:app", 8702, {**env, "FLOOR_DATABASE_URL": floor_url},
+                               directory / "bare.log")
         first_hot = args.products + 1
         for i in range(HOT_PRODUCTS):
             requests.post("http://127.0.0.1:8701/api/products/", timeout=30, json={
@@ -183,6 +196,7 @@ def main() -> None:
         ranges = {
             "ceiling": (1, 1_000_000), "any": (1, 1_000_000), "catalogue": (1, args.products),
             "write": (first_hot, first_hot + HOT_PRODUCTS - 1), "batch": (first_hot, first_hot + HOT_PRODUCTS - 1),
+            "floor-write": (first_hot, first_hot + HOT_PRODUCTS - 1), "floor-read": (1, args.products),
             "pages": (1, max(1, args.products // 20)), "category-pages": (1, max(1, args.products // 160)),
             "few-pages": (1, 10), "walk": (1, args.movements),
         }

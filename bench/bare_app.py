@@ -1,9 +1,125 @@
-"""The ceiling: the smallest Flask JSON endpoint, served by the same gunicorn config."""
-from flask import Flask, jsonify
+"""What every throughput goal is read against, served by the same gunicorn config as
+the service (`python -m bench` starts it beside the service):
+
+- `/ping`, the ceiling: the smallest Flask JSON endpoint.
+- `/floor/stock/…`, the floors: the least a stock read and a durable stock write can do
+  on the service's own database, driver and durability (`FLOOR_DATABASE_URL`, tables
+  made by `prepare_floor`): one SELECT by primary key; one conditional UPDATE and one
+  INSERT committed together. No hooks, validation, ledger chain or ORM. A ratio that a
+  floor does not reach, no service on this stack and machine can reach either.
+"""
+import os
+import threading
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from flask import Flask, abort, jsonify, request
+from sqlalchemy import BigInteger, Column, Engine, Float, Index, Integer, MetaData, String, Table, create_engine, insert
+
+from config import Config
+from database import SQLiteWriteQueue
 
 app = Flask(__name__)
+
+FLOOR_METADATA = MetaData()
+FLOOR_STOCK = Table("floor_stock", FLOOR_METADATA, Column("product_id", Integer, primary_key=True, autoincrement=False),
+                    Column("quantity", BigInteger, nullable=False))
+FLOOR_LOG = Table(
+    "floor_log", FLOOR_METADATA,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("product_id", Integer, nullable=False), Column("quantity", Integer, nullable=False),
+    Column("reason", String(255)), Column("operator", String(100)), Column("created_at", Float, nullable=False),
+    Index("ix_floor_log_product_id_id", "product_id", "id"),
+)
+INITIAL_QUANTITY = 1_000_000
 
 
 @app.get("/ping")
 def ping():
     return jsonify({"success": True, "message": "成功", "data": {"pong": True}})
+
+
+def prepare_floor(url: str, products: int) -> None:
+    """The floors' tables in an empty database, with a stock row for ids 1..`products`."""
+    engine = create_engine(url)
+    FLOOR_METADATA.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(insert(FLOOR_STOCK), [{"product_id": product_id, "quantity": INITIAL_QUANTITY}
+                                                 for product_id in range(1, products + 1)])
+    engine.dispose()
+
+
+class _FloorDatabase:
+    """One DBAPI connection per worker process in autocommit mode, configured as the
+    service's: SQLite in WAL with its synchronous setting, writers taking turns through
+    the same flock queue; MySQL/MariaDB with InnoDB's default durable commit."""
+
+    def __init__(self, url: str):
+        self.engine: Engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+        self.begin = "BEGIN IMMEDIATE" if self.sqlite else "START TRANSACTION"
+        self.queue = SQLiteWriteQueue(Path(f"{self.engine.url.database}.write-lock")) if self.sqlite else None
+        self._kept = threading.local()
+
+    def connection(self):
+        kept = self._kept
+        if getattr(kept, "pid", None) != os.getpid():
+            connection = self.engine.raw_connection()
+            connection.detach()
+            if self.sqlite:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute(f"PRAGMA synchronous = {Config.SQLITE_SYNCHRONOUS}")
+                cursor.execute(f"PRAGMA busy_timeout = {Config.SQLITE_BUSY_TIMEOUT * 1000}")
+                cursor.close()
+            kept.connection, kept.pid = connection, os.getpid()
+        return kept.connection
+
+
+_floor: list[_FloorDatabase] = []  # made on first use: the ceiling alone needs no database
+
+
+def _floor_database() -> _FloorDatabase:
+    if not _floor:
+        _floor.append(_FloorDatabase(os.environ["FLOOR_DATABASE_URL"]))
+    return _floor[0]
+
+
+@app.get("/floor/stock/<int:product_id>")
+def floor_read(product_id: int):
+    floor = _floor_database()
+    cursor = floor.connection().cursor()
+    cursor.execute(f"SELECT product_id, quantity FROM floor_stock WHERE product_id = {floor.mark}", (product_id,))
+    row = cursor.fetchone()
+    cursor.close()
+    if row is None:
+        abort(404)
+    return jsonify({"success": True, "message": "成功", "data": {"product_id": row[0], "quantity": row[1]}})
+
+
+@app.post("/floor/stock/<any(add, reduce):action>")
+def floor_write(action: str):
+    body = request.get_json()
+    delta = body["quantity"] if action == "add" else -body["quantity"]
+    floor = _floor_database()
+    mark = floor.mark
+    cursor = floor.connection().cursor()
+    with floor.queue.turn() if floor.queue else nullcontext():
+        cursor.execute(floor.begin)
+        try:
+            cursor.execute(f"UPDATE floor_stock SET quantity = quantity + {mark} "
+                           f"WHERE product_id = {mark} AND quantity + {mark} >= 0", (delta, body["product_id"], delta))
+            if cursor.rowcount != 1:
+                abort(409)
+            cursor.execute(f"INSERT INTO floor_log (product_id, quantity, reason, operator, created_at) "
+                           f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
+                           (body["product_id"], delta, body.get("reason"), body.get("operator"), time.time()))
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
+    return jsonify({"success": True, "message": "成功", "data": {"product_id": body["product_id"], "moved": delta}})

@@ -28,7 +28,7 @@ ADD_AND_REDUCE = SEED_PER_THREAD + """
 local n = 0
 request = function()
   n = n + 1
-  local path = (n %% 2 == 0) and "/api/stock/add" or "/api/stock/reduce"
+  local path = (n %% 2 == 0) and "%(path)s/add" or "%(path)s/reduce"
   local body = string.format('{"product_id": %%d, "quantity": 1, "reason": "压测", "operator": "bench"}',
                              math.random(%(first)d, %(last)d))
   return wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
