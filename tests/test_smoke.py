@@ -14,8 +14,8 @@ def test_live_server_answers_health(live_server):
 
 
 def test_a_hook_that_is_a_callable_object_still_runs(app, client):
-    """Flask accepts any callable as a hook; the app's remembered answers to 'is it a
-    coroutine?' cover plain functions and must not turn away the rest."""
+    """Flask accepts any callable as a hook; the app's quick answer to 'is it a
+    coroutine?' covers functions and methods and must not turn away the rest."""
 
     @dataclass  # compared by value, so unhashable
     class Stamp:
@@ -27,3 +27,29 @@ def test_a_hook_that_is_a_callable_object_still_runs(app, client):
 
     app.after_request(Stamp("stamped"))
     assert client.get("/health/live").headers["X-Stamp"] == "stamped"
+
+
+def test_coroutines_go_through_flasks_own_check_and_plain_callables_run_as_they_are(app):
+    class Hooks:
+        def plain(self, response):
+            return response
+
+        async def coroutine(self, response):
+            return response
+
+    async def coroutine_function(response):
+        return response
+
+    def plain_function(response):
+        return response
+
+    hooks = Hooks()
+    assert app.ensure_sync(plain_function) is plain_function
+    assert app.ensure_sync(hooks.plain) == hooks.plain
+    for coroutine in (coroutine_function, hooks.coroutine):
+        try:
+            wrapped = app.ensure_sync(coroutine)
+        except RuntimeError as exc:  # Flask without its `async` extra refuses coroutines
+            assert "async" in str(exc)
+        else:
+            assert wrapped is not coroutine
