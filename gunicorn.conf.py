@@ -12,12 +12,17 @@
   in each recycled worker took ~12 % of a busy server's throughput. A code change
   therefore needs a restart (`systemctl restart`); HUP restarts the workers on the
   code already loaded. GUNICORN_PRELOAD=false imports the app in each worker instead.
+- What the app loaded is frozen out of the garbage collector (`gc.freeze`) in the
+  master before forking and in each worker once it is ready: otherwise each worker's
+  full collections walk all ~110,000 of those objects every few seconds under traffic
+  (~55 ms of CPU each here, 65–215 ms of a request's time under load).
 - The app writes one JSON line per request itself, so gunicorn's access log is off
   unless GUNICORN_ACCESSLOG names a file (or `-`).
 - Prometheus metrics from every worker are summed through files in
   PROMETHEUS_MULTIPROC_DIR (unless set, a fresh temporary directory, removed when
   the master exits).
 """
+import gc
 import multiprocessing
 import os
 import shutil
@@ -60,11 +65,28 @@ def on_starting(server):
 
 def when_ready(server):
     """The master loaded the app (and brought the schema up to date) before forking:
-    close its pooled database connections, so no two workers ever share one."""
+    close its pooled database connections, so no two workers ever share one, and
+    freeze its heap, which the workers then share instead of copying it page by page
+    as their collector would touch it."""
     if server.cfg.preload_app:
         from database import close_pooled_connections
 
         close_pooled_connections(server.app.wsgi())
+        _freeze_heap()
+
+
+def post_worker_init(worker):
+    """A worker ready to serve freezes what it has loaded (all of the app without preload)."""
+    worker.log.info("worker %s: %d objects frozen out of garbage collection", worker.pid, _freeze_heap())
+
+
+def _freeze_heap() -> int:
+    """Collect once, then move every object allocated so far out of the collector's
+    reach for good: the app's modules, routes and compiled statements live as long as
+    the process. Returns how many objects are frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def on_exit(server):

@@ -666,3 +666,22 @@ def test_workers_recycled_from_the_preloaded_master_lose_nothing(db_url, tmp_pat
     log = server.log_path.read_text(errors="replace")
     assert log.count("Autorestarting worker") >= 240 // RECYCLE_AFTER // 2, log[-3000:]
     assert_clean_log(server.log_path)
+
+
+def test_every_worker_starts_with_the_loaded_app_frozen_out_of_garbage_collection(db_url, tmp_path):
+    """A full collection must not walk the app's ~100,000 long-lived objects (tens of
+    milliseconds each time, every few seconds under traffic): the master freezes them
+    before it forks, and each worker what it has loaded, recycled workers too."""
+    server = LiveServer(db_url, 2, tmp_path / "gunicorn-frozen.log", extra_env={
+        "LOG_LEVEL": "INFO", "GUNICORN_MAX_REQUESTS": "5", "GUNICORN_MAX_REQUESTS_JITTER": "0"})
+    try:
+        server.wait_ready()
+        for _ in range(12):
+            requests.get(f"{server.url}/health/live", timeout=20)
+    finally:
+        server.stop()
+    log = server.log_path.read_text(errors="replace")
+    booted = BOOT_LINE.findall(log)
+    frozen = dict(re.findall(r"worker (\d+): (\d+) objects frozen out of garbage collection", log))
+    assert len(booted) > 2 and set(frozen) == set(booted), log[-3000:]
+    assert min(int(count) for count in frozen.values()) > 50_000, frozen
