@@ -21,6 +21,7 @@ from pathlib import Path
 from werkzeug.test import EnvironBuilder
 
 from bench import ROOT, mysql, seed, service_env
+from bench.bare_app import prepare_floor
 
 PRODUCTS = 2_000
 MOVEMENTS = 20_000
@@ -29,10 +30,14 @@ HOT_PRODUCTS = 20  # created by each write run, with room for every reduction
 # name: (app, paths of the requests; `i` runs over 0, 1, 2, …)
 SCENARIOS = {
     "ceiling: bare Flask": ("bench.bare_app", lambda i: ("GET", f"/ping?n={i}", None)),
+    "floor: one-row read": ("bench.bare_app", lambda i: ("GET", f"/floor/stock/{i % PRODUCTS + 1}", None)),
     "product read": ("main", lambda i: ("GET", f"/api/products/{i % PRODUCTS + 1}", None)),
     "stock read": ("main", lambda i: ("GET", f"/api/stock/product/{i % PRODUCTS + 1}", None)),
     "stock add/reduce": ("main", lambda i: ("POST", "/api/stock/add" if i % 2 else "/api/stock/reduce", {
         "product_id": PRODUCTS + 1 + i % HOT_PRODUCTS, "quantity": 1, "reason": "压测", "operator": "bench"})),
+    "floor: smallest durable write": ("bench.bare_app", lambda i: (
+        "POST", "/floor/stock/add" if i % 2 else "/floor/stock/reduce",
+        {"product_id": PRODUCTS + 1 + i % HOT_PRODUCTS, "quantity": 1, "reason": "压测", "operator": "bench"})),
 }
 
 
@@ -91,10 +96,11 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="inventory-instructions-") as scratch:
-        url = f"sqlite:///{scratch}/count.db" if args.db == "sqlite" else mysql.fresh_database(
-            "inventory_instructions", args.mysql_driver)
-        env = service_env(url)
+        url, floor_url = (f"sqlite:///{scratch}/{name}.db" if args.db == "sqlite" else mysql.fresh_database(
+            f"inventory_{name}", args.mysql_driver) for name in ("instructions", "instructions_floor"))
+        env = {**service_env(url), "FLOOR_DATABASE_URL": floor_url}
         seed(env, PRODUCTS, MOVEMENTS)
+        prepare_floor(floor_url, PRODUCTS + HOT_PRODUCTS)
         rows = [(name, _instructions_per_request(name, env, args.requests))
                 for name in SCENARIOS if not args.only or args.only in name]
     database = args.db if args.db == "sqlite" else f"mysql ({args.mysql_driver})"
