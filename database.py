@@ -77,6 +77,10 @@ def engine_options(config: dict) -> dict:
         options.setdefault("pool_size", config["DB_POOL_SIZE"])
         options.setdefault("max_overflow", config["DB_MAX_OVERFLOW"])
         options.setdefault("pool_timeout", config["DB_POOL_TIMEOUT"])
+        # Every connection comes back through SQLAlchemy's Connection.close(), which
+        # rolls back a transaction still open; the pool's own ROLLBACK on top of that
+        # was one more round trip after every commit (tests/test_mysql_specific.py).
+        options.setdefault("pool_reset_on_return", None)
         options.setdefault("connect_args", {
             "charset": "utf8mb4",
             "connect_timeout": config["DB_CONNECT_TIMEOUT"],

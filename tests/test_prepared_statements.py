@@ -8,11 +8,12 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from database import InventorySQLAlchemy, db
+from main import create_app
 from models import StockLog
 from schemas.stock import StockChange
 from services import stock_service
 from services.transaction import run_in_write_transaction
-from tests.conftest import SHARED_DATABASE_URL
+from tests.conftest import SHARED_DATABASE_URL, empty_tables
 from tests.helpers import ok
 
 
@@ -111,3 +112,51 @@ def test_a_request_that_used_the_session_ends_it_and_one_that_did_not_leaves_non
     assert sessions[0] is not None and not sessions[0].in_transaction()  # its read transaction ended with it
     ok(client.get(f"/api/products/{product['id']}"))  # a single-row read runs without one
     assert sessions[1] is None
+
+
+@pytest.fixture
+def one_connection_app():
+    """The app on the shared MySQL/MariaDB database, its pool keeping one connection:
+    one request or check at a time, each then uses that same connection. (Creating the
+    schema holds a second one for its lock, so the pool starts afresh after it.)"""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": SHARED_DATABASE_URL, "DB_POOL_SIZE": 1})
+    empty_tables(app)
+    with app.app_context():
+        db.engine.dispose()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _rollbacks_sent(app) -> int:
+    """How many ROLLBACKs the pool's one connection has sent, read on that connection."""
+    with app.app_context():
+        connection = db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SHOW SESSION STATUS LIKE 'Com_rollback'")
+            return int(cursor.fetchone()[1])
+        finally:
+            connection.close()
+
+
+@pytest.mark.skipif(not (SHARED_DATABASE_URL or "").startswith("mysql"), reason="a server that counts statements")
+def test_a_committed_movement_sends_no_rollback_after_its_commit(one_connection_app):
+    client = one_connection_app.test_client()
+    product_id = ok(client.post("/api/products/", json={"name": "回滚往返", "sku": "NO-ROLLBACK", "price": 1,
+                                                        "initial_quantity": 10}), 201)["id"]
+    before = _rollbacks_sent(one_connection_app)
+    ok(client.post("/api/stock/add", json={"product_id": product_id, "quantity": 5}))
+    ok(client.post("/api/stock/reduce", json={"product_id": product_id, "quantity": 3}))
+    assert _rollbacks_sent(one_connection_app) == before
+
+
+@pytest.mark.skipif(not (SHARED_DATABASE_URL or "").startswith("mysql"), reason="a pooled server connection")
+def test_a_connection_handed_back_inside_a_transaction_comes_out_of_the_pool_without_it(one_connection_app):
+    with one_connection_app.app_context():
+        with db.engine.connect() as connection:
+            connection.execute(text("INSERT INTO product_counts (category, live) VALUES ('未提交', 1)"))
+        # The same connection again: had the transaction stayed open, it would see its own row.
+        with db.engine.connect() as connection:
+            assert connection.scalar(text("SELECT COUNT(*) FROM product_counts WHERE category = '未提交'")) == 0
