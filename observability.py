@@ -53,7 +53,7 @@ def configure_logging(level: str, json_lines: bool) -> None:
     for previous in [h for h in root.handlers if h.get_name() == "inventory"]:
         root.removeHandler(previous)  # a second app in one process replaces, not doubles
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(level.upper())  # `info` as gunicorn spells it works as well as `INFO`
 
 
 def _metrics_registry():

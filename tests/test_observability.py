@@ -1,5 +1,6 @@
 """Request logs, metrics across workers, liveness/readiness, proxy headers."""
 import json
+import logging
 import os
 import re
 import subprocess
@@ -137,3 +138,11 @@ def test_forwarded_client_address_is_honoured_only_behind_a_configured_proxy(db_
         assert [r.remote_addr for r in caplog.records if r.name == "inventory.access"] == [expected]
         with app.app_context():
             db.engine.dispose()
+
+
+def test_the_log_level_is_read_in_any_case(db_url):
+    """LOG_LEVEL sets gunicorn's level too, which is spelled in lower case there."""
+    create_app("testing", {"SQLALCHEMY_DATABASE_URI": db_url, "LOG_LEVEL": "info"})
+    assert logging.getLogger().level == logging.INFO
+    create_app("testing", {"SQLALCHEMY_DATABASE_URI": db_url, "LOG_LEVEL": "Warning"})
+    assert logging.getLogger().level == logging.WARNING
