@@ -20,8 +20,9 @@
   unless GUNICORN_ACCESSLOG names a file (or `-`).
 - Prometheus metrics from every worker are summed through files in
   PROMETHEUS_MULTIPROC_DIR (unless set, a fresh temporary directory, removed when
-  the master exits).
+  the master exits, also when the app fails to load).
 """
+import atexit
 import gc
 import multiprocessing
 import os
@@ -51,9 +52,21 @@ else:
 
 # Which master made the metrics directory itself (pid:path): that one removes it on exit.
 OWN_METRICS_DIR = "INVENTORY_OWN_METRICS_DIR"
+
+
+def _remove_own_metrics_dir() -> None:
+    """At the master's exit, also when the app failed to load (gunicorn's on_exit hook
+    does not run then). Workers inherit the handler and skip it: their pid is not the
+    master's. A master started by USR2 is a new program and makes its own (pre_exec)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if os.environ.get(OWN_METRICS_DIR) == f"{os.getpid()}:{directory}":
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the config is read again on each HUP
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="inventory-metrics-")
     os.environ[OWN_METRICS_DIR] = f"{os.getpid()}:{os.environ['PROMETHEUS_MULTIPROC_DIR']}"
+    atexit.register(_remove_own_metrics_dir)
 
 
 def on_starting(server):
@@ -87,13 +100,6 @@ def _freeze_heap() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
-
-
-def on_exit(server):
-    """A metrics directory this master made for itself goes with it; one named in
-    PROMETHEUS_MULTIPROC_DIR by the operator stays."""
-    if os.environ.get(OWN_METRICS_DIR) == f"{os.getpid()}:{os.environ['PROMETHEUS_MULTIPROC_DIR']}":
-        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 def pre_exec(server):

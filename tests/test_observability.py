@@ -110,6 +110,16 @@ def test_a_metrics_directory_gunicorn_made_itself_is_removed_when_it_stops(db_ur
     assert list(temporary.iterdir()) == []
 
 
+def test_a_metrics_directory_gunicorn_made_itself_is_removed_when_the_app_fails_to_load(db_url, tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    server = LiveServer(db_url, 2, tmp_path / "gunicorn.log",
+                        extra_env={"PROMETHEUS_MULTIPROC_DIR": "", "TMPDIR": str(temporary), "LOG_LEVEL": "LOUD"})
+    assert server.process.wait(timeout=60) != 0
+    assert "Unknown level" in server.log_path.read_text()
+    assert list(temporary.iterdir()) == []
+
+
 def test_liveness_answers_without_the_database(client):
     assert client.get("/health/live").get_json()["data"] == {"status": "alive"}
 
