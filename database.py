@@ -69,6 +69,9 @@ def engine_options(config: dict) -> dict:
     """Engine options for the configured database's dialect."""
     options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
     backend = make_url(config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
+    # The pool's ROLLBACK when a connection comes back (SQLAlchemy's default) stays, though
+    # most returns follow a COMMIT: after a COMMIT the database refused, the connection
+    # comes back with its transaction still open (tests/test_prepared_statements.py).
     if backend == "sqlite":
         options["pool_pre_ping"] = False  # a file does not drop connections; saves a query per request
     if backend == "mysql":
@@ -77,10 +80,6 @@ def engine_options(config: dict) -> dict:
         options.setdefault("pool_size", config["DB_POOL_SIZE"])
         options.setdefault("max_overflow", config["DB_MAX_OVERFLOW"])
         options.setdefault("pool_timeout", config["DB_POOL_TIMEOUT"])
-        # Every connection comes back through SQLAlchemy's Connection.close(), which
-        # rolls back a transaction still open; the pool's own ROLLBACK on top of that
-        # was one more round trip after every commit (tests/test_mysql_specific.py).
-        options.setdefault("pool_reset_on_return", None)
         options.setdefault("connect_args", {
             "charset": "utf8mb4",
             "connect_timeout": config["DB_CONNECT_TIMEOUT"],

@@ -30,17 +30,19 @@ from utils.request_id import register_request_id
 
 class InventoryApp(Flask):
     """Flask with two per-request costs taken out: responses are encoded by orjson, and
-    whether a view or hook is a coroutine is read from its code object's flags, which is
-    what `inspect.iscoroutinefunction` decides by for a function or a bound method (it
-    is asked about ten times a request, ~5 µs through `inspect`). Anything without its
-    own code object (a partial, a callable object) goes through Flask's own check.
-    Nothing is remembered, so callbacks made per request cost no memory."""
+    whether a view or hook is a coroutine is read from its code object's flags, as
+    `inspect.iscoroutinefunction` reads them for a function or a bound method (asked
+    several times a request, ~5 µs in all through `inspect`). Anything else (a partial,
+    a callable object, a function marked with `inspect.markcoroutinefunction` on Python
+    3.12+) goes through Flask's own check. Nothing is remembered, so callbacks made per
+    request cost no memory."""
 
     json_provider_class = OrjsonProvider
 
     def ensure_sync(self, func: Callable) -> Callable:
-        code = getattr(getattr(func, "__func__", func), "__code__", None)
-        if code is not None and not code.co_flags & CO_COROUTINE:
+        function = getattr(func, "__func__", func)
+        code = getattr(function, "__code__", None)
+        if code is not None and not code.co_flags & CO_COROUTINE and not hasattr(function, "_is_coroutine_marker"):
             return func
         return super().ensure_sync(func)
 

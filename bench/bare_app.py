@@ -51,22 +51,26 @@ def prepare_floor(url: str, products: int) -> None:
 
 
 class _FloorDatabase:
-    """One DBAPI connection per worker process in autocommit mode, configured as the
-    service's: SQLite in WAL with its synchronous setting, writers taking turns through
-    the same flock queue; MySQL/MariaDB with InnoDB's default durable commit."""
+    """DBAPI connections kept per worker process, set up as the service's. SQLite: WAL
+    with the service's synchronous setting, writes begun with BEGIN IMMEDIATE after a
+    turn on an flock queue as the service's. MySQL/MariaDB: reads in autocommit mode,
+    writes in the driver's own transaction at READ COMMITTED, InnoDB's durable commit."""
 
     def __init__(self, url: str):
-        self.engine: Engine = create_engine(url, isolation_level="AUTOCOMMIT")
-        self.sqlite = self.engine.dialect.name == "sqlite"
+        self.reads = create_engine(url, isolation_level="AUTOCOMMIT")
+        self.sqlite = self.reads.dialect.name == "sqlite"
+        self.writes = self.reads if self.sqlite else create_engine(url, isolation_level="READ COMMITTED")
         self.mark = "?" if self.sqlite else "%s"
-        self.begin = "BEGIN IMMEDIATE" if self.sqlite else "START TRANSACTION"
-        self.queue = SQLiteWriteQueue(Path(f"{self.engine.url.database}.write-lock")) if self.sqlite else None
+        self.queue = SQLiteWriteQueue(Path(self.reads.url.database).with_suffix(".write-lock")) if self.sqlite else None
         self._kept = threading.local()
 
-    def connection(self):
+    def connection(self, engine: Engine):
         kept = self._kept
         if getattr(kept, "pid", None) != os.getpid():
-            connection = self.engine.raw_connection()
+            kept.connections, kept.pid = {}, os.getpid()
+        connection = kept.connections.get(engine)
+        if connection is None:
+            connection = kept.connections[engine] = engine.raw_connection()
             connection.detach()
             if self.sqlite:
                 cursor = connection.cursor()
@@ -74,8 +78,7 @@ class _FloorDatabase:
                 cursor.execute(f"PRAGMA synchronous = {Config.SQLITE_SYNCHRONOUS}")
                 cursor.execute(f"PRAGMA busy_timeout = {Config.SQLITE_BUSY_TIMEOUT * 1000}")
                 cursor.close()
-            kept.connection, kept.pid = connection, os.getpid()
-        return kept.connection
+        return connection
 
 
 _floor: list[_FloorDatabase] = []  # made on first use: the ceiling alone needs no database
@@ -90,7 +93,7 @@ def _floor_database() -> _FloorDatabase:
 @app.get("/floor/stock/<int:product_id>")
 def floor_read(product_id: int):
     floor = _floor_database()
-    cursor = floor.connection().cursor()
+    cursor = floor.connection(floor.reads).cursor()
     cursor.execute(f"SELECT product_id, quantity FROM floor_stock WHERE product_id = {floor.mark}", (product_id,))
     row = cursor.fetchone()
     cursor.close()
@@ -105,9 +108,11 @@ def floor_write(action: str):
     delta = body["quantity"] if action == "add" else -body["quantity"]
     floor = _floor_database()
     mark = floor.mark
-    cursor = floor.connection().cursor()
+    connection = floor.connection(floor.writes)
+    cursor = connection.cursor()
     with floor.queue.turn() if floor.queue else nullcontext():
-        cursor.execute(floor.begin)
+        if floor.sqlite:
+            cursor.execute("BEGIN IMMEDIATE")
         try:
             cursor.execute(f"UPDATE floor_stock SET quantity = quantity + {mark} "
                            f"WHERE product_id = {mark} AND quantity + {mark} >= 0", (delta, body["product_id"], delta))
@@ -116,9 +121,9 @@ def floor_write(action: str):
             cursor.execute(f"INSERT INTO floor_log (product_id, quantity, reason, operator, created_at) "
                            f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark})",
                            (body["product_id"], delta, body.get("reason"), body.get("operator"), time.time()))
-            cursor.execute("COMMIT")
+            connection.commit()
         except BaseException:
-            cursor.execute("ROLLBACK")
+            connection.rollback()
             raise
         finally:
             cursor.close()

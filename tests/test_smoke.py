@@ -1,4 +1,7 @@
 from dataclasses import dataclass
+from unittest.mock import patch
+
+from flask import Flask
 
 
 def test_index_names_the_service(client):
@@ -43,6 +46,10 @@ def test_coroutines_go_through_flasks_own_check_and_plain_callables_run_as_they_
     def plain_function(response):
         return response
 
+    def marked_as_coroutine(response):  # inspect.markcoroutinefunction (Python 3.12+) sets this
+        return response
+
+    marked_as_coroutine._is_coroutine_marker = object()
     hooks = Hooks()
     assert app.ensure_sync(plain_function) is plain_function
     assert app.ensure_sync(hooks.plain) == hooks.plain
@@ -53,3 +60,6 @@ def test_coroutines_go_through_flasks_own_check_and_plain_callables_run_as_they_
             assert "async" in str(exc)
         else:
             assert wrapped is not coroutine
+    with patch.object(Flask, "ensure_sync", return_value="Flask's own answer") as flasks_check:
+        assert app.ensure_sync(marked_as_coroutine) == "Flask's own answer"
+    flasks_check.assert_called_once_with(marked_as_coroutine)
