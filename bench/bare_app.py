@@ -74,9 +74,9 @@ class _FloorDatabase:
             connection.detach()
             if self.sqlite:
                 cursor = connection.cursor()
+                cursor.execute(f"PRAGMA busy_timeout = {Config.SQLITE_BUSY_TIMEOUT * 1000}")  # first: workers start at once
                 cursor.execute("PRAGMA journal_mode = WAL")
                 cursor.execute(f"PRAGMA synchronous = {Config.SQLITE_SYNCHRONOUS}")
-                cursor.execute(f"PRAGMA busy_timeout = {Config.SQLITE_BUSY_TIMEOUT * 1000}")
                 cursor.close()
         return connection
 
