@@ -9,16 +9,15 @@ the service (`python -m bench` starts it beside the service):
   floor does not reach, no service on this stack and machine can reach either.
 """
 import os
-import threading
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 from flask import Flask, abort, jsonify, request
-from sqlalchemy import BigInteger, Column, Engine, Float, Index, Integer, MetaData, String, Table, create_engine, insert
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, create_engine, event, insert
 
 from config import Config
-from database import SQLiteWriteQueue
+from database import ReadConnections, SQLiteWriteQueue
 
 app = Flask(__name__)
 
@@ -41,8 +40,13 @@ def ping():
 
 
 def prepare_floor(url: str, products: int) -> None:
-    """The floors' tables in an empty database, with a stock row for ids 1..`products`."""
+    """The floors' tables in an empty database, with a stock row for ids 1..`products`.
+    A SQLite file is put in WAL mode here, as the service's master does at start: its
+    workers, opening their connections all at once, then find it so."""
     engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA journal_mode = WAL")
     FLOOR_METADATA.create_all(engine)
     with engine.begin() as connection:
         connection.execute(insert(FLOOR_STOCK), [{"product_id": product_id, "quantity": INITIAL_QUANTITY}
@@ -50,35 +54,30 @@ def prepare_floor(url: str, products: int) -> None:
     engine.dispose()
 
 
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {Config.SQLITE_BUSY_TIMEOUT * 1000}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute(f"PRAGMA synchronous = {Config.SQLITE_SYNCHRONOUS}")
+    cursor.close()
+
+
 class _FloorDatabase:
-    """DBAPI connections kept per worker process, set up as the service's. SQLite: WAL
-    with the service's synchronous setting, writes begun with BEGIN IMMEDIATE after a
-    turn on an flock queue as the service's. MySQL/MariaDB: reads in autocommit mode,
-    writes in the driver's own transaction at READ COMMITTED, InnoDB's durable commit."""
+    """Connections kept as the service keeps its read connections (one per worker
+    thread), set up as the service's. SQLite: WAL with the service's synchronous
+    setting, writes begun with BEGIN IMMEDIATE after a turn on an flock queue as the
+    service's. MySQL/MariaDB: reads in autocommit mode, writes in the driver's own
+    transaction at READ COMMITTED, InnoDB's durable commit."""
 
     def __init__(self, url: str):
-        self.reads = create_engine(url, isolation_level="AUTOCOMMIT")
-        self.sqlite = self.reads.dialect.name == "sqlite"
-        self.writes = self.reads if self.sqlite else create_engine(url, isolation_level="READ COMMITTED")
+        reads = create_engine(url, isolation_level="AUTOCOMMIT")
+        self.sqlite = reads.dialect.name == "sqlite"
+        if self.sqlite:
+            event.listen(reads, "connect", _configure_sqlite)
+        self.reads = ReadConnections(reads)
+        self.writes = self.reads if self.sqlite else ReadConnections(create_engine(url, isolation_level="READ COMMITTED"))
         self.mark = "?" if self.sqlite else "%s"
-        self.queue = SQLiteWriteQueue(Path(self.reads.url.database).with_suffix(".write-lock")) if self.sqlite else None
-        self._kept = threading.local()
-
-    def connection(self, engine: Engine):
-        kept = self._kept
-        if getattr(kept, "pid", None) != os.getpid():
-            kept.connections, kept.pid = {}, os.getpid()
-        connection = kept.connections.get(engine)
-        if connection is None:
-            connection = kept.connections[engine] = engine.raw_connection()
-            connection.detach()
-            if self.sqlite:
-                cursor = connection.cursor()
-                cursor.execute(f"PRAGMA busy_timeout = {Config.SQLITE_BUSY_TIMEOUT * 1000}")  # first: workers start at once
-                cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute(f"PRAGMA synchronous = {Config.SQLITE_SYNCHRONOUS}")
-                cursor.close()
-        return connection
+        self.queue = SQLiteWriteQueue(Path(reads.url.database).with_suffix(".write-lock")) if self.sqlite else None
 
 
 _floor: list[_FloorDatabase] = []  # made on first use: the ceiling alone needs no database
@@ -93,7 +92,7 @@ def _floor_database() -> _FloorDatabase:
 @app.get("/floor/stock/<int:product_id>")
 def floor_read(product_id: int):
     floor = _floor_database()
-    cursor = floor.connection(floor.reads).cursor()
+    cursor = floor.reads.connection().cursor()
     cursor.execute(f"SELECT product_id, quantity FROM floor_stock WHERE product_id = {floor.mark}", (product_id,))
     row = cursor.fetchone()
     cursor.close()
@@ -108,7 +107,7 @@ def floor_write(action: str):
     delta = body["quantity"] if action == "add" else -body["quantity"]
     floor = _floor_database()
     mark = floor.mark
-    connection = floor.connection(floor.writes)
+    connection = floor.writes.connection()
     cursor = connection.cursor()
     with floor.queue.turn() if floor.queue else nullcontext():
         if floor.sqlite:
