@@ -8,8 +8,8 @@ requests/s, p50, p99, errors, the ratio to the ceiling, the workers' CPU per req
 and their memory.
 
 A shared machine's speed drifts by tens of percent from minute to minute, so every
-throughput goal is measured in rounds that run the ceiling, the goal's floor and the
-endpoint one after the other; the table shows the round with the median ratio.
+throughput goal is measured in rounds of the ceiling, then the goal's floor and the
+endpoint taking turns at going first; the table shows the round with the median ratio.
 """
 import argparse
 import json
