@@ -17,6 +17,7 @@ def json_body(model: type[Model]) -> Model:
     Numbers with a fraction are read as Decimal, never as binary floats, so
     `19.999999999999999999` is seen as written (and refused) instead of rounded.
     `NaN`/`Infinity` (not JSON, but common) reach the field checks, which name the field.
+    A body nested deeper than the parser's recursion limit is refused like malformed JSON.
     """
     if not request.is_json:
         raise UnsupportedMediaType()
@@ -24,6 +25,8 @@ def json_body(model: type[Model]) -> Model:
         document = json.loads(request.get_data(cache=True), parse_float=Decimal, parse_constant=Decimal)
     except ValueError:  # malformed JSON, or bytes that are not UTF-8
         raise ValidationFailed("请求体不是合法的 JSON", {"body": "JSON 格式错误"}) from None
+    except RecursionError:  # `[[[[…` a thousand deep: nothing here nests that far
+        raise ValidationFailed("请求体不是合法的 JSON", {"body": "JSON 嵌套过深"}) from None
     return model.model_validate(document)
 
 

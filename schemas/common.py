@@ -17,6 +17,9 @@ MAX_ID = 2**63 - 1
 MAX_CHANGE = 1_000_000_000
 # Far above any real count, far below the 64-bit column limit.
 MAX_STOCK = 10**15
+# Past the bounds of every whole-number field (the largest is MAX_ID, about 9.2 × 10^18).
+BEYOND_DIGITS = 20
+BEYOND_EVERY_BOUND = 10**BEYOND_DIGITS
 
 
 def _json_number(value: Any) -> Decimal:
@@ -38,6 +41,10 @@ def _json_whole_number(value: Any) -> int:
         raise ValueError("必须是整数") from None
     if number != number.to_integral_value():
         raise ValueError("必须是整数")
+    if number.adjusted() >= BEYOND_DIGITS:  # read off the exponent: no arithmetic, no overflow
+        # int() of a body's `1e999999999` would take minutes; any value this large fails
+        # the field's own bound check just the same, with its usual message.
+        return BEYOND_EVERY_BOUND if number > 0 else -BEYOND_EVERY_BOUND
     return int(number)
 
 
@@ -48,6 +55,8 @@ def _blank_to_none(value: str | None) -> str | None:
 def whole_number(ge: int, le: int):
     """A JSON integer within [ge, le]; the bounds are on the integer schema, so they
     are checked after the JSON-number rule and show in the OpenAPI document."""
+    if not -BEYOND_EVERY_BOUND < ge <= le < BEYOND_EVERY_BOUND:
+        raise ValueError(f"bounds [{ge}, {le}] must lie within ±BEYOND_EVERY_BOUND")
     return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_whole_number)]
 
 

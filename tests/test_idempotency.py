@@ -7,6 +7,7 @@ from sqlalchemy import bindparam, text
 
 from database import db
 from models.types import UTCDateTime
+from routes.idempotency import canonical_body
 
 KEY_HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -109,6 +110,7 @@ SAME_REQUEST_SPELLINGS = {
     "unicode-escaped": '{{"product_id":{pid},"quantity":2,"reason":"\\u5165\\u5e93"}}',
     "trailing-whitespace": '{{"product_id": {pid}, "quantity": 2, "reason": "入库"}}\n\n',
     "integer-as-2.0": '{{"product_id": {pid}, "quantity": 2.0, "reason": "入库"}}',
+    "integer-as-0.2e1": '{{"product_id": {pid}, "quantity": 0.2e1, "reason": "入库"}}',
 }
 
 
@@ -122,6 +124,43 @@ def test_json_key_order_and_spacing_still_count_as_the_same_request(client, crea
 
     assert_replay_of(first, again)
     assert state(client, product_id) == (12, 2)
+
+
+@pytest.mark.parametrize("document", [
+    {"product_id": 7, "quantity": 2, "reason": "入库 ✓", "operator": None},
+    {"name": "测试商品", "sku": "TEST-001", "price": 99.99, "min_quantity": 10, "initial_quantity": 100},
+    {"changes": [{"action": "add", "product_id": 1, "quantity": 20}, {"action": "reduce", "product_id": 2,
+                 "quantity": 3, "expected_quantity": 10}], "dry_run": False},
+    {"price": 0.1, "big": 12345678901234567890, "small": 1e-7, "negative": -3.5, "list": [1, 2.5, "三"]},
+], ids=["stock-change", "product", "batch", "numbers"])
+def test_keys_stored_before_numbers_were_written_exactly_still_replay(document):
+    """Bodies clients send canonicalise to the text the fingerprint was made of before
+    (floats and ints as Python writes them), so an upgrade does not turn a retry into a 422."""
+    raw = json.dumps(document, ensure_ascii=False)
+    earlier = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_body(raw.encode()) == earlier.encode()
+
+
+def test_numbers_that_differ_past_a_floats_precision_are_different_requests(client):
+    first = send(client, "/api/products/", '{"name": "甲", "sku": "IDEM-F", "price": 0.1}', key="precise")
+    assert first.status_code == 201
+    refused = send(client, "/api/products/", '{"name": "甲", "sku": "IDEM-F", "price": 0.1000000000000000000001}',
+                   key="precise")
+    assert refused.status_code == 422
+    assert error_code(refused) == "IDEMPOTENCY_KEY_REUSED"
+
+
+@pytest.mark.parametrize("raw", [
+    '{"product_id": 1, "quantity": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    '{"product_id": 1, "quantity": 1e999999999, "reason": 1e999999999}',
+], ids=["nested-100000-deep", "exponent-999999999"])
+def test_bodies_too_deep_or_too_large_to_read_are_refused_with_a_key_too(client, create_product, raw):
+    product_id = create_product(initial_quantity=5)["id"]
+    refused = send(client, "/api/stock/add", raw, key="unreadable")
+    assert refused.status_code == 400
+    assert error_code(refused) == "VALIDATION_ERROR"
+    assert stored_key_count(client.application) == 0
+    assert state(client, product_id) == (5, 1)
 
 
 def test_large_batch_response_with_chinese_and_emoji_replays_byte_for_byte(client, create_product):

@@ -53,13 +53,14 @@ def send(client, method: str, path: str, product_id: int, **kwargs):
 
 
 def assert_rejected(client, product, method: str, path: str, *, status=400, code="VALIDATION_ERROR",
-                    field: str | None = None, **request) -> None:
-    """The request fails with the envelope, names `field`, and changes nothing."""
+                    field: str | None = None, **request) -> dict:
+    """The request fails with the envelope, names `field`, and changes nothing; its details."""
     before = snapshot(client)
     details = assert_error(send(client, method, path, product["id"], **request), status, code)
     if field is not None:
         assert field in details, details
     assert snapshot(client) == before
+    return details
 
 
 # ---- field by field ----
@@ -170,6 +171,7 @@ BAD_BODIES = [
     pytest.param(b'"text"', id="string"),
     pytest.param(b"null", id="null"),
     pytest.param(b"", id="empty"),
+    pytest.param(b'{"quantity": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", id="nested-100000-deep"),
     pytest.param(b'{"name": "\xff\xfe"}', id="not-utf8"),
 ]
 
@@ -203,6 +205,21 @@ def test_body_over_one_mib_is_too_large(client, product, method, path, valid):
 ])
 def test_non_finite_numbers_are_rejected(client, product, raw, field):
     assert_rejected(client, product, "POST", "/api/products/", field=field, data=raw, content_type="application/json")
+
+
+@pytest.mark.parametrize("spelled, message", [
+    ("1e999999999", "不能大于"), ("-1e999999999", "不能小于"), ("1" + "0" * 100_000 + ".0", "不能大于"),
+    ("1e-999999999", "必须是整数"),
+], ids=["1e999999999", "-1e999999999", "100000-digits", "1e-999999999"])
+@pytest.mark.parametrize("field", ["quantity", "product_id"])
+def test_numbers_far_beyond_every_bound_are_refused_by_the_bound(client, product, field, spelled, message):
+    """Read off the exponent, never turned into a Python int: `int()` of 1e999999999
+    would hold the worker for minutes."""
+    numbers = {"product_id": product["id"], "quantity": 5, field: spelled}
+    body = '{"product_id": %(product_id)s, "quantity": %(quantity)s}' % numbers
+    details = assert_rejected(client, product, "POST", "/api/stock/add", field=field, data=body,
+                              content_type="application/json")
+    assert details[field].startswith(message)
 
 
 # ---- accepted spellings ----
