@@ -3,7 +3,7 @@ import os
 from collections.abc import Callable
 from inspect import CO_COROUTINE
 
-from flask import Flask
+from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import models  # noqa: F401  (registers the tables with the metadata)
@@ -26,6 +26,7 @@ from routes.access import register_authorization, register_identification
 from security import register_security
 from utils.json_provider import OrjsonProvider
 from utils.request_id import register_request_id
+from utils.response_handler import success
 
 
 class InventoryApp(Flask):
@@ -45,6 +46,14 @@ class InventoryApp(Flask):
         if code is not None and not code.co_flags & CO_COROUTINE and not hasattr(function, "_is_coroutine_marker"):
             return func
         return super().ensure_sync(func)
+
+    def make_default_options_response(self) -> Response:
+        """`OPTIONS` answers in the envelope as well (every answer under /api is JSON):
+        the methods the path allows, in `data.allow` and the `Allow` header."""
+        allowed = super().make_default_options_response().allow
+        response = success({"allow": sorted(allowed)})
+        response.allow.update(allowed)
+        return response
 
 
 def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:

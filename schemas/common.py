@@ -128,11 +128,17 @@ class QueryModel(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
 
-class PageQuery(QueryModel):
-    """`page` (≥1) and `per_page` (1..100) for every list."""
+MAX_PER_PAGE = 100
+# Every page of any list can be asked for, and its OFFSET, (page − 1) × per_page, still
+# fits the databases' 64-bit integers.
+MAX_PAGE = MAX_ID // MAX_PER_PAGE
 
-    page: int = Field(1, ge=1, le=1_000_000)
-    per_page: int = Field(20, ge=1, le=100)
+
+class PageQuery(QueryModel):
+    """`page` (1..MAX_PAGE) and `per_page` (1..100) for every list."""
+
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    per_page: int = Field(20, ge=1, le=MAX_PER_PAGE)
 
 
 # ---- responses ----

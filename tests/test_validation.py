@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from schemas.common import MAX_PAGE
 from tests.helpers import assert_error
 
 MISSING = object()  # marks a field left out of the body
@@ -335,6 +336,32 @@ def test_wrong_method_is_json_method_not_allowed(client, product, method, path):
     response = send(client, method, path, product["id"])
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert method not in response.headers.get("Allow", "")
+
+
+@pytest.mark.parametrize("path, allowed", [
+    ("/api/products/", {"GET", "HEAD", "POST", "OPTIONS"}),
+    ("/api/products/{id}", {"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"}),
+    ("/api/stock/add", {"POST", "OPTIONS"}),
+])
+def test_options_answers_the_allowed_methods_in_the_envelope(client, product, path, allowed):
+    response = send(client, "OPTIONS", path, product["id"])
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert set(response.get_json()["data"]["allow"]) == allowed
+    assert set(response.allow) == allowed
+
+
+@pytest.mark.parametrize("path", ["/api/products/", "/api/stock/", "/api/stock/low-stock", "/api/logs/",
+                                  "/api/logs/product/{id}"])
+@pytest.mark.parametrize("page, per_page", [(1_000_001, 1), (MAX_PAGE, 100)])
+def test_any_page_number_within_64_bits_is_a_page(client, product, path, page, per_page):
+    response = send(client, "GET", path, product["id"], query_string={"page": page, "per_page": per_page})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["data"]["items"] == []
+    assert response.get_json()["data"]["pagination"]["page"] == page
+
+
+def test_page_past_the_largest_is_rejected(client, product):
+    assert_rejected(client, product, "GET", "/api/logs/", field="page", query_string={"page": MAX_PAGE + 1})
 
 
 HUGE_IDS = ["99999999999999999999", "999999999999999999"]
