@@ -7,7 +7,7 @@ from sqlalchemy import Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from database import db
-from models.types import MYSQL_TABLE_ARGS, Code, UTCDateTime, utcnow
+from models.types import MYSQL_TABLE_ARGS, Code, Label, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from models.stock import Stock
@@ -31,7 +31,7 @@ class Product(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
-    category: Mapped[str | None] = mapped_column(String(100))
+    category: Mapped[str | None] = mapped_column(Label)
     # NULL once deleted: the SKU is released for a new product; logs keep their copy.
     sku: Mapped[str | None] = mapped_column(Code, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,14 +8,13 @@ from sqlalchemy import (
     Computed,
     ForeignKey,
     Index,
-    String,
     and_,
 )
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from database import db
-from models.types import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
+from models.types import MYSQL_TABLE_ARGS, Label, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from models.product import Product
@@ -43,7 +42,7 @@ class Stock(db.Model):
     quantity: Mapped[int] = mapped_column(BigInteger, default=0)
     min_quantity: Mapped[int] = mapped_column(default=0)
     max_quantity: Mapped[int | None]
-    location: Mapped[str | None] = mapped_column(String(100))
+    location: Mapped[str | None] = mapped_column(Label)
     # Kept by the database itself; indexed (below) so the low-stock list reads only low rows.
     shortage: Mapped[int] = mapped_column(BigInteger, Computed("min_quantity - quantity", persisted=True))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

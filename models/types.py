@@ -34,8 +34,14 @@ class UTCDateTime(TypeDecorator):
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
-# Case-sensitive, byte-exact comparison for codes such as SKUs on MySQL too.
-Code = String(64).with_variant(mysql.VARCHAR(64, collation="utf8mb4_bin"), "mysql")
+def exact_text(length: int) -> String:
+    """Text compared byte for byte on MySQL too, as SQLite compares it: under the tables'
+    collation "Food", "food" and "ＦＯＯＤ" would be one SKU, category or location."""
+    return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql")
+
+
+Code = exact_text(64)  # SKUs
+Label = exact_text(100)  # categories and locations: filtered and counted by exact value
 
 MYSQL_TABLE_ARGS = {
     "mysql_engine": "InnoDB",

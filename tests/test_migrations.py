@@ -74,3 +74,31 @@ def test_product_counts_migration_counts_the_live_products(empty_database_url):
         counts = dict(db.session.execute(text("SELECT category, live FROM product_counts")).all())
         db.engine.dispose()
     assert counts == {"食品": 2, "": 1, "饮料": 1}
+
+
+def test_categories_counted_together_by_a_case_blind_collation_are_counted_apart(empty_database_url):
+    """On MySQL the columns were case- and width-insensitive: one count for "Food" and
+    "food". After the upgrade each spelling is its own category (SQLite's were already)."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "dd98d27733ea"]).exit_code == 0
+    spellings = ("Food", "food", "ＦＯＯＤ")
+    with app.app_context():
+        for pid, category in enumerate(spellings, start=1):
+            db.session.execute(text(
+                "INSERT INTO products (id, name, price, category, sku, created_at, updated_at, version)"
+                " VALUES (:id, '旧商品', 1, :category, :sku, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"),
+                {"id": pid, "category": category, "sku": f"OLD-{pid}"})
+            db.session.execute(text("INSERT INTO stock (product_id, quantity, min_quantity, updated_at)"
+                                    " VALUES (:id, 0, 0, '2026-01-01 00:00:00')"), {"id": pid})
+        db.session.execute(text(  # as the service counted them before the upgrade
+            "INSERT INTO product_counts (category, live) SELECT category, COUNT(*) FROM products GROUP BY category"))
+        db.session.commit()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    client = app.test_client()
+    categories = client.get("/api/products/categories").get_json()["data"]
+    assert {row["category"]: row["product_count"] for row in categories} == dict.fromkeys(spellings, 1)
+    for spelling in spellings:
+        assert client.get("/api/products/", query_string={"category": spelling}).get_json()["data"]["pagination"]["total"] == 1
+    with app.app_context():
+        db.engine.dispose()

@@ -121,6 +121,15 @@ def test_category_filter_is_exact(client, create_product):
     assert listed_ids(client, category="食品") == [food["id"]]
 
 
+def test_categories_that_differ_in_case_or_width_are_different_categories(client, create_product):
+    spellings = ("Food", "food", "ＦＯＯＤ")
+    ids = {spelling: create_product(category=spelling)["id"] for spelling in spellings}
+    for spelling in spellings:
+        assert listed_ids(client, category=spelling) == [ids[spelling]]
+    categories = client.get("/api/products/categories").get_json()["data"]
+    assert {row["category"]: row["product_count"] for row in categories} == dict.fromkeys(spellings, 1)
+
+
 def test_price_filters_are_inclusive(client, create_product):
     cheap = create_product(price=0.1)["id"]
     middle = create_product(price=19.99)["id"]

@@ -266,6 +266,13 @@ def test_stock_list_filters_by_category_and_location(client, stocked):
     assert listed_ids(client, category="文具", location="B-01") == [stocked["ink"]]
 
 
+def test_stock_list_location_filter_is_exact(client, create_product):
+    upper = create_product(location="B-01")["id"]
+    create_product(location="b-01")
+    create_product(location="Ｂ-01")
+    assert listed_ids(client, location="B-01") == [upper]
+
+
 @pytest.mark.parametrize("value, only_low", [("true", True), ("1", True), ("false", False), ("0", False)])
 def test_stock_list_low_only_accepts_query_booleans(client, stocked, value, only_low):
     expected = [stocked["pen"]] if only_low else [stocked["pen"], stocked["cup"], stocked["ink"]]
