@@ -30,7 +30,7 @@ def _json_number(value: Any) -> Decimal:
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if not number.is_finite():
         raise ValueError("必须是有限的数字")
-    return number
+    return number.copy_abs() if number.is_zero() else number  # `-0.0` is 0, as the database stores it
 
 
 def _json_whole_number(value: Any) -> int:

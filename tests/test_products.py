@@ -130,6 +130,14 @@ def test_categories_that_differ_in_case_or_width_are_different_categories(client
     assert {row["category"]: row["product_count"] for row in categories} == dict.fromkeys(spellings, 1)
 
 
+def test_negative_zero_price_is_answered_as_zero_as_it_is_stored(client):
+    created = client.post("/api/products/", data='{"name": "赠品", "sku": "ZERO-1", "price": -0.0}',
+                          content_type="application/json")
+    assert created.status_code == 201, created.get_json()
+    assert b'"price":0.0' in created.get_data()
+    assert client.get(created.headers["Location"]).get_json()["data"]["price"] == 0.0
+
+
 def test_price_filters_are_inclusive(client, create_product):
     cheap = create_product(price=0.1)["id"]
     middle = create_product(price=19.99)["id"]
