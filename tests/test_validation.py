@@ -1,5 +1,6 @@
 """Bad input changes nothing and answers the error envelope, never 500 (SPEC §2, §4.4)."""
 import json
+import re
 
 import pytest
 
@@ -221,6 +222,20 @@ def test_numbers_far_beyond_every_bound_are_refused_by_the_bound(client, product
     details = assert_rejected(client, product, "POST", "/api/stock/add", field=field, data=body,
                               content_type="application/json")
     assert details[field].startswith(message)
+
+
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/api/products/", {"name": "x", "sku": "有 空格", "price": 1}),
+    ("/api/stock/batch", {"changes": [{"action": "bogus", "product_id": 1, "quantity": 1}]}),
+    ("/api/stock/batch", {"changes": [{"product_id": 1, "quantity": 1}]}),
+    ("/api/stock/batch", {"changes": [{"action": "add", "product_id": 1, "quantity": 1}], "dry_run": "yes"}),
+], ids=["sku-pattern", "batch-unknown-action", "batch-no-action", "dry-run-not-boolean"])
+def test_field_errors_are_explained_in_chinese(client, product, path, body):
+    details = assert_rejected(client, product, "POST", path, json=body)
+    assert details and all(CHINESE.search(message) for message in details.values()), details
 
 
 # ---- accepted spellings ----
