@@ -49,4 +49,6 @@ def retry_after_seconds() -> int:
     limit = limiter.current_limit if limiter else None
     if limit is None:
         return 1
-    return max(1, math.ceil(limit.reset_at - time.time()))
+    # The window's own reset time: `reset_at` adds a second to it already.
+    reset_time, _remaining = limit.window
+    return max(1, math.ceil(reset_time - time.time()))

@@ -29,8 +29,19 @@ def test_over_the_limit_answers_429_with_retry_after(limited_app):
     limited = client.get("/api/stock/")  # one budget for the whole API, not per route
     assert limited.status_code == 429
     assert limited.get_json()["error"]["code"] == "RATE_LIMITED" and limited.get_json()["success"] is False
-    assert 1 <= int(limited.headers["Retry-After"]) <= 61  # the window, rounded up
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60  # what is left of the window, rounded up
     assert client.get("/health").status_code == 200  # probes are never limited
+
+
+def test_retry_after_is_what_is_left_of_the_window(db_url):
+    app = make_app(db_url, RATELIMIT_ENABLED=True, RATELIMIT_ANONYMOUS="1 per minute")
+    client = app.test_client()
+    assert client.get("/api/logs/actions").status_code == 200
+    limited = client.get("/api/logs/actions")
+    assert limited.status_code == 429
+    assert 58 <= int(limited.headers["Retry-After"]) <= 60  # a minute, less the moment since the first
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_each_key_has_its_own_budget_sized_by_role(limited_app):
