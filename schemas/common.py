@@ -98,13 +98,16 @@ def _query_bool(value: Any) -> bool:
 
 
 def _date_or_datetime(value: Any) -> date | datetime:
-    """`2026-11-24` stays a date (a whole day); a datetime without offset is UTC."""
+    """A date in any ISO 8601 spelling (`2026-11-24`, `20261124`, `2026-W48-2`) stays a
+    date (a whole day); a datetime without offset is UTC."""
     if isinstance(value, date):
         return value
     text = str(value).strip()
     try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        pass  # not a date alone: a date and time, or neither
+    try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("必须是日期或日期时间（ISO 8601）") from None

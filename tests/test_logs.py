@@ -148,6 +148,14 @@ def test_date_only_end_date_includes_that_whole_day(client, three_logs):
     assert log_ids(client, end_date=(today - timedelta(days=1)).isoformat()) == []
 
 
+@pytest.mark.parametrize("spell", [lambda day: day.strftime("%Y%m%d"), lambda day: day.strftime("%G-W%V-%u")],
+                         ids=["basic", "week"])
+def test_dates_in_other_iso_spellings_are_whole_days_too(client, three_logs, spell):
+    today = day_of(three_logs[0])
+    assert len(log_ids(client, end_date=spell(today))) == 3
+    assert log_ids(client, end_date=spell(today - timedelta(days=1))) == []
+
+
 def test_date_only_start_date_starts_at_midnight_utc(client, three_logs):
     today = day_of(three_logs[0])
     assert len(log_ids(client, start_date=today.isoformat())) == 3
