@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from models import ROLES
 from openapi_spec import build_document
+from schemas.common import MAX_ID
 from services import api_key_service, idempotency_service, ledger_service, product_service, seed_service
 from utils.exceptions import AppError
 
@@ -20,7 +21,7 @@ products_cli = AppGroup("products", help="The catalogue.")
 
 
 @ledger_cli.command("verify")
-@click.option("--product-id", type=int, default=None, help="Check one product only.")
+@click.option("--product-id", type=click.IntRange(1, MAX_ID), default=None, help="Check one product only.")
 def verify_command(product_id: int | None) -> None:
     """Recompute every chain; exit 1 when any problem is found, 2 on bad usage."""
     try:
@@ -67,7 +68,7 @@ def keys_list_command(include_revoked: bool) -> None:
 
 
 @keys_cli.command("revoke")
-@click.argument("key_id", type=int)
+@click.argument("key_id", type=click.IntRange(1, MAX_ID))
 def keys_revoke_command(key_id: int) -> None:
     """Revoke a key by id; requests made with it are refused from now on."""
     try:

@@ -244,6 +244,14 @@ def test_cli_verify_of_unknown_product_fails_with_a_message_not_a_traceback(runn
     assert "987654" in result.output or "商品不存在" in result.output
 
 
+@pytest.mark.parametrize("command", [["ledger", "verify", "--product-id"], ["keys", "revoke"]])
+@pytest.mark.parametrize("value", ["0", "99999999999999999999"])
+def test_cli_ids_out_of_range_are_usage_errors_not_tracebacks(runner, command, value):
+    result = runner.invoke(args=[*command, value])
+    assert result.exit_code == 2, result.output  # click's usage error: not 1, which verify means "problems found"
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+
+
 # ---- as of ----
 
 def test_as_of_seq_answers_that_rows_level_seq_and_hash(client, ledger):
