@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database import db
-from models.types import MYSQL_TABLE_ARGS, BigId, Code, UTCDateTime, utcnow
+from models.types import MYSQL_TABLE_ARGS, BigId, Code, Label, UTCDateTime, utcnow
 
 ACTIONS = {"in": "入库", "out": "出库", "adjust": "调整"}
 GENESIS_HASH = "0" * 64
@@ -50,7 +50,7 @@ class StockLog(db.Model):
     after_quantity: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(255))
     # Who made the change: the API key's name when one was used, else what the client sent.
-    operator: Mapped[str | None] = mapped_column(String(100))
+    operator: Mapped[str | None] = mapped_column(Label)  # filtered by exact value
     # With an API key, the person the client named in `operator` (a shared terminal's user).
     on_behalf_of: Mapped[str | None] = mapped_column(String(100))
     # The product's SKU and name as they were at the time of the movement.

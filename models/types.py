@@ -36,12 +36,12 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 def exact_text(length: int) -> String:
     """Text compared byte for byte on MySQL too, as SQLite compares it: under the tables'
-    collation "Food", "food" and "ＦＯＯＤ" would be one SKU, category or location."""
+    collation "Food", "food" and "ＦＯＯＤ" would be one SKU, category, location or operator."""
     return String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql")
 
 
 Code = exact_text(64)  # SKUs
-Label = exact_text(100)  # categories and locations: filtered and counted by exact value
+Label = exact_text(100)  # categories, locations, operators: filtered and counted by exact value
 
 MYSQL_TABLE_ARGS = {
     "mysql_engine": "InnoDB",

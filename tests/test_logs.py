@@ -128,6 +128,13 @@ def test_logs_filter_by_operator(client, mixed):
     assert logs(client, operator="王五") == []
 
 
+def test_operator_filter_is_exact(client, create_product):
+    product_id = create_product()["id"]
+    ids = {name: change(client, "add", product_id, 1, operator=name)["id"] for name in ("Alice", "alice", "ＡＬＩＣＥ")}
+    for name, log_id in ids.items():
+        assert log_ids(client, operator=name) == [log_id]
+
+
 def test_logs_filters_combine(client, mixed):
     (log,) = logs(client, product_id=mixed["cup"], action="in", operator="张三")
     assert (log["product_id"], log["quantity"]) == (mixed["cup"], 4)

@@ -1,10 +1,11 @@
-"""categories and locations compared exactly on MySQL
+"""categories, locations and operators compared exactly on MySQL
 
 Under the tables' case- and width-insensitive collation, "Food", "food" and "ＦＯＯＤ"
-were one category (one count, one filter) on MySQL and three on SQLite. The columns
-now compare byte for byte, and the counts per category are taken again from the live
-products, so categories that were counted together are counted apart. SQLite compares
-text exactly already: nothing changes there.
+were one category (one count, one filter) on MySQL and three on SQLite; the same held
+for the stock list's location filter and the movement log's operator filter. The
+columns now compare byte for byte, and the counts per category are taken again from
+the live products, so categories that were counted together are counted apart. SQLite
+compares text exactly already: nothing changes there.
 
 Revision ID: 181c2dad228a
 Revises: dd98d27733ea
@@ -21,7 +22,8 @@ branch_labels = None
 depends_on = None
 
 # (table, column, nullable)
-COLUMNS = (("products", "category", True), ("product_counts", "category", False), ("stock", "location", True))
+COLUMNS = (("products", "category", True), ("product_counts", "category", False), ("stock", "location", True),
+           ("stock_logs", "operator", True))
 COUNT_LIVE_PRODUCTS = """
     INSERT INTO product_counts (category, live)
     SELECT COALESCE(category, ''), COUNT(*) FROM products WHERE deleted_at IS NULL GROUP BY COALESCE(category, '')
