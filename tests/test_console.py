@@ -278,6 +278,18 @@ def test_movement_log_filters_and_pages(client, create_product):
     assert bad.status_code == 200 and "必须是日期或日期时间" in html(bad)
 
 
+def test_a_bad_filter_is_ignored_and_the_others_still_apply(client, create_product):
+    product = create_product(initial_quantity=1)
+    client.post("/api/stock/add", json={"product_id": product["id"], "quantity": 1, "operator": "李四"})
+    create_product(initial_quantity=5)
+    page = html(client.get("/console/logs", query_string={"operator": "李四", "action": "bogus"}))
+    assert "共 1 条" in page and "已忽略" in page
+    page = html(client.get("/console/logs", query_string={"end_date": "2000-01-01", "product_id": "abc"}))
+    assert "共 0 条" in page
+    stats = html(client.get("/console/statistics", query_string={"start_date": "2099-01-01", "product_id": "abc"}))
+    assert "该范围内没有流水" in stats
+
+
 def test_statistics_page(client, create_product):
     product = create_product(name="统计商品", initial_quantity=10)
     client.post("/api/stock/reduce", json={"product_id": product["id"], "quantity": 4})

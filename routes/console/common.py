@@ -109,9 +109,16 @@ def describe(exc: AppError) -> tuple[str, dict[str, str]]:
 
 
 def query_or_errors(model: type[BaseModel], defaults: dict | None = None):
-    """The query string as `model`; bad filters fall back to the defaults, with messages."""
+    """The query string as `model`, with messages for what was wrong: a bad filter falls
+    back to its default and the others still apply; filters that are only wrong together
+    (a start after the end) all fall back."""
+    defaults = defaults or {}
     args = {key: value for key, value in request.args.items() if value.strip()}
     try:
-        return model.model_validate({**(defaults or {}), **args}), {}
+        return model.model_validate({**defaults, **args}), {}
     except ValidationError as exc:
-        return model.model_validate(defaults or {}), field_details(exc)
+        errors, bad = field_details(exc), {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+    try:
+        return model.model_validate({**defaults, **{key: value for key, value in args.items() if key not in bad}}), errors
+    except ValidationError:
+        return model.model_validate(defaults), errors
