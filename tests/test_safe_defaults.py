@@ -166,4 +166,6 @@ def test_console_changes_follow_the_keys_role_and_are_logged_under_its_name(db_u
     assert accepted.status_code == 302
     assert operator.get("/console/products/new").status_code == 403  # product upkeep is for admins
     log = api.get(f"/api/logs/product/{product_id}", headers=bearer(keys["viewer"])).get_json()["data"]["items"][0]
-    assert (log["quantity"], log["operator"]) == (5, "operator-key")
+    assert (log["quantity"], log["operator"], log["on_behalf_of"]) == (5, "operator-key", "小王")
+    for page in ("/console/logs", f"/console/products/{product_id}"):  # who typed it in is shown too
+        assert re.search(r"operator-key\s*<span[^>]*>代 小王</span>", operator.get(page).get_data(as_text=True)), page
