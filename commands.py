@@ -95,7 +95,8 @@ def openapi_command(output: str) -> None:
 @click.command("seed")
 @click.option("--products", type=click.IntRange(1, 10_000_000), default=100, show_default=True)
 @click.option("--movements", type=click.IntRange(0, 100_000_000), default=1000, show_default=True)
-@click.option("--random-seed", type=int, default=None, help="Same seed, same data.")
+@click.option("--random-seed", type=int, default=None,
+              help="Same seed, same names, prices, counts and movements (SKUs get a fresh prefix; times count back from now).")
 @with_appcontext
 def seed_command(products: int, movements: int, random_seed: int | None) -> None:
     """Fill the database with demo products and a consistent movement history."""
