@@ -91,13 +91,14 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
 
 def _log_access_control(app: Flask) -> None:
-    """Say at start-up whether anyone who reaches the port may change stock."""
+    """Say at start-up whether anyone who can reach the service may change stock (also
+    under a `flask` command: the configuration it runs with is the one served)."""
     if app.config["AUTH_REQUIRED"]:
         app.logger.info("access control: on (AUTH_REQUIRED=true): API keys required")
     else:
-        app.logger.warning("access control: OFF (AUTH_REQUIRED=false): anyone who reaches this port "
-                           "may change stock; set AUTH_REQUIRED=true and create keys with "
-                           "`flask --app main keys create`")
+        app.logger.warning("access control: OFF (AUTH_REQUIRED=false): with this configuration, anyone who "
+                           "can reach the service may change stock; set AUTH_REQUIRED=true and create keys "
+                           "with `flask --app main keys create`")
 
 
 app = create_app()
