@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from database import CounterUpsert, db
 from models import GENESIS_HASH, MovementDaily, Stock, StockLog, chain_hash
+from services.pagination import begin_snapshot
 from utils.exceptions import NotFound
 
 MAX_PROBLEMS = 1000
@@ -23,6 +24,7 @@ class _Chain:
     def __init__(self, product_id: int):
         self.product_id = product_id
         self.seq = 0
+        self.id = 0
         self.hash = GENESIS_HASH
         self.after = 0
         self.totals = dict.fromkeys(TOTALS, 0)
@@ -41,7 +43,10 @@ def verify(product_id: int | None = None) -> dict[str, Any]:
     """Recompute sequence, before/after continuity and hashes of every chain (or one),
     and compare each chain's last `after_quantity` and running totals with the stock
     row, and (for the whole ledger) each day's totals with `movement_daily`. Rows stream in
-    (product_id, seq) order through the unique index, so memory stays flat."""
+    (product_id, seq) order through the unique index, so memory stays flat; ids must rise
+    with seq, as the log lists movements by id. Every read sees one snapshot, so changes
+    committed meanwhile are never taken for a broken ledger."""
+    begin_snapshot()
     stock_rows = select(Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS)).order_by(Stock.product_id)
     logs = select(*StockLog.__table__.columns).order_by(StockLog.product_id, StockLog.seq)
     if product_id is not None:
@@ -59,7 +64,7 @@ def verify(product_id: int | None = None) -> dict[str, Any]:
         chain = chains.setdefault(entry.product_id, _Chain(entry.product_id))
         for problem in _entry_problems(chain, entry):
             problems.append({"product_id": entry.product_id, "seq": entry.seq, "problem": problem})
-        chain.seq, chain.hash, chain.after = entry.seq, entry.hash, entry.after_quantity
+        chain.seq, chain.id, chain.hash, chain.after = entry.seq, entry.id, entry.hash, entry.after_quantity
         count_movement(chain.totals, days[entry.created_at.date()], entry.action, entry.quantity)
         logs_checked += 1
 
@@ -100,6 +105,8 @@ def _entry_problems(chain: _Chain, entry) -> list[str]:
     problems = []
     if entry.seq != chain.seq + 1:
         problems.append(f"序号不连续：应为 {chain.seq + 1}，实为 {entry.seq}")
+    if entry.id <= chain.id:
+        problems.append(f"编号 {entry.id} 不大于上一条的 {chain.id}：流水的先后被改动过")
     if entry.before_quantity != chain.after:
         problems.append(f"期初 {entry.before_quantity} 与上一条结余 {chain.after} 不符")
     delta = -entry.quantity if entry.action == "out" else entry.quantity

@@ -354,6 +354,36 @@ def test_concurrent_adds_and_reductions_lose_nothing(live_server):
     assert_clean_log(live_server.log_path)
 
 
+def test_verify_while_stock_changes_reports_no_problem_that_is_not_there(live_server):
+    """`/api/logs/verify` reads one snapshot: movements committed while it reads the stock
+    rows, streams the ledger and sums the days are never taken for a broken ledger."""
+    url = live_server.url
+    ids = [create_product(url, f"verify-{n}", 10) for n in range(3)]
+    stop = threading.Event()
+
+    def keep_adding(product_id: int) -> int:
+        added = 0
+        with requests.Session() as session:
+            while not stop.is_set():
+                response = session.post(f"{url}/api/stock/add", json={"product_id": product_id, "quantity": 1},
+                                        timeout=REQUEST_TIMEOUT)
+                assert response.status_code == 200, response.text
+                added += 1
+        return added
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        writers = [pool.submit(keep_adding, product_id) for product_id in ids]
+        try:
+            reports = [requests.get(f"{url}/api/logs/verify", timeout=REQUEST_TIMEOUT).json()["data"]
+                       for _ in range(20)]
+        finally:
+            stop.set()
+        added = sum(writer.result() for writer in writers)
+    assert added > 0
+    assert [report["problems"] for report in reports] == [[]] * len(reports)
+    assert_clean_log(live_server.log_path)
+
+
 # ------------------------------ 1b. the answer shows the change it made
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 
 from database import db
 from models import StockLog, chain_hash
+from tests.helpers import MISSING_ID
 
 GENESIS = "0" * 64
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -179,6 +180,17 @@ def test_verify_reports_a_ledger_whose_stock_row_is_gone(app, client, ledger):
     _, b = ledger
     execute_sql(app, "DELETE FROM stock WHERE product_id = :p", p=b)
     assert problem_spots(verify(client)) == {(b, 3)}
+
+
+def test_verify_reports_movements_whose_order_was_changed(app, client, ledger):
+    """The log lists movements by id: swapping the ids of a product's first and last
+    rows leaves every seq and hash intact, but shows them in another order."""
+    a, _ = ledger
+    logs = logs_of(client, a)
+    first, last = logs[0]["id"], logs[-1]["id"]
+    for old, new in ((first, MISSING_ID), (last, first), (MISSING_ID, last)):
+        execute_sql(app, "UPDATE stock_logs SET id = :new WHERE id = :old", new=new, old=old)
+    assert problem_spots(verify(client)) == {(a, 2), (a, len(logs))}
 
 
 def test_a_rewritten_row_with_a_recomputed_hash_still_breaks_the_next_link(app, client, ledger):
