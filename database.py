@@ -1,13 +1,16 @@
 """The database handle, per-dialect connection setup and race-free schema creation."""
 import fcntl
 import os
+import signal
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+import click
 from flask import Flask, current_app
 from flask_migrate import Migrate, upgrade
 from flask_sqlalchemy import SQLAlchemy
@@ -29,6 +32,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import PoolProxiedConnection
+
+from utils.exceptions import ServiceUnavailable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -65,6 +70,14 @@ READ_ENGINE = "inventory_read_engine"  # app.extensions key of PreparedRead's Re
 SQLITE_WRITE_OPTION = "sqlite_begin_immediate"
 
 
+def serves_requests() -> bool:
+    """False under a `flask` command other than `run` (db upgrade, seed, ledger verify…):
+    its long statements and waits are its work, so the limits that make a request answer
+    503 before gunicorn's timeout do not apply to it."""
+    command = click.get_current_context(silent=True)
+    return command is None or command.info_name == "run"
+
+
 def engine_options(config: dict) -> dict:
     """Engine options for the configured database's dialect."""
     options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
@@ -80,12 +93,10 @@ def engine_options(config: dict) -> dict:
         options.setdefault("pool_size", config["DB_POOL_SIZE"])
         options.setdefault("max_overflow", config["DB_MAX_OVERFLOW"])
         options.setdefault("pool_timeout", config["DB_POOL_TIMEOUT"])
-        options.setdefault("connect_args", {
-            "charset": "utf8mb4",
-            "connect_timeout": config["DB_CONNECT_TIMEOUT"],
-            "read_timeout": config["DB_READ_TIMEOUT"],
-            "write_timeout": config["DB_READ_TIMEOUT"],
-        })
+        connect_args = {"charset": "utf8mb4", "connect_timeout": config["DB_CONNECT_TIMEOUT"]}
+        if serves_requests():
+            connect_args |= {"read_timeout": config["DB_READ_TIMEOUT"], "write_timeout": config["DB_READ_TIMEOUT"]}
+        options.setdefault("connect_args", connect_args)
     return options
 
 
@@ -96,24 +107,81 @@ class SQLiteWriteQueue:
     waiting writers oversleep and throughput collapses; the kernel hands an flock to
     the next waiter the moment it is released. Each process opens its own descriptor
     (flock is per open file), and threads of one process queue on a mutex first.
+
+    A writer waits at most `deadline` seconds (None: as long as it takes) and then
+    answers 503: behind a write that holds the file for long (a bulk load), every
+    queued request must answer before gunicorn's timeout kills its worker.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, deadline: float | None):
         self.path = path
+        self.deadline = deadline
         self._mutex = threading.Lock()
         self._fd: int | None = None
         self._pid: int | None = None
 
     @contextmanager
     def turn(self):
-        with self._mutex:
+        started = time.monotonic()
+        if not self._mutex.acquire(timeout=-1 if self.deadline is None else self.deadline):
+            raise ServiceUnavailable(details={"waited_seconds": self.deadline})
+        try:
             if self._pid != os.getpid():  # after a fork, never share the parent's descriptor
                 self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            if self.deadline is None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            elif not _flock_within(self._fd, self.deadline - (time.monotonic() - started)):
+                raise ServiceUnavailable(details={"waited_seconds": self.deadline})
             try:
                 yield
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+
+class _Expired(Exception):
+    """The alarm of `_flock_within` went off."""
+
+
+def _flock_within(fd: int, seconds: float) -> bool:
+    """Take the flock on `fd` within `seconds`; False if it stayed taken. The main thread
+    (each request of a sync worker) blocks in the kernel under an alarm, so the lock
+    still passes to it the moment it is released; other threads poll every millisecond."""
+    waiting_until = time.monotonic() + seconds
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        pass  # taken: wait for it
+    if threading.current_thread() is not threading.main_thread():
+        while time.monotonic() < waiting_until:
+            time.sleep(0.001)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                continue
+        return False
+    waiting = [True]
+
+    def expire(_signum, _frame):
+        if waiting[0]:
+            raise _Expired
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, max(waiting_until - time.monotonic(), 0.001))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        waiting[0] = False
+        return True
+    except _Expired:  # possibly just after the lock was granted: let it go either way
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        waiting[0] = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def write_turn():
@@ -134,7 +202,9 @@ def register_sqlite_setup(app: Flask) -> None:
     if engine.dialect.name != "sqlite":
         return
     if engine.url.database and engine.url.database != ":memory:":
-        app.extensions["sqlite_write_queue"] = SQLiteWriteQueue(Path(engine.url.database).with_suffix(".write-lock"))
+        deadline = app.config["SQLITE_BUSY_TIMEOUT"] if serves_requests() else None
+        app.extensions["sqlite_write_queue"] = SQLiteWriteQueue(Path(engine.url.database).with_suffix(".write-lock"),
+                                                                deadline)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record) -> None:

@@ -4,7 +4,9 @@
   milliseconds at most, so processes (not threads) give real parallelism on reads and
   a clean crash boundary. Each worker keeps its own small connection pool.
 - `timeout` kills a stuck worker; `graceful_timeout` lets in-flight requests finish
-  on SIGTERM (a deploy or `systemctl restart`) before workers are stopped.
+  on SIGTERM (a deploy or `systemctl restart`) before workers are stopped. The app's
+  own limits on waiting for the database (config.py: DB_READ_TIMEOUT,
+  SQLITE_BUSY_TIMEOUT) end a request with a 503 well before the 30 s default.
 - `max_requests` with jitter recycles workers now and then, never all at once, so a
   slow leak cannot grow without bound.
 - `preload_app`: the master imports the app once and every worker, a recycled one

@@ -78,7 +78,8 @@ class _FloorDatabase:
         self.reads = ReadConnections(reads)
         self.writes = self.reads if self.sqlite else ReadConnections(create_engine(url, isolation_level="READ COMMITTED"))
         self.mark = "?" if self.sqlite else "%s"
-        self.queue = SQLiteWriteQueue(Path(reads.url.database).with_suffix(".write-lock")) if self.sqlite else None
+        self.queue = (SQLiteWriteQueue(Path(reads.url.database).with_suffix(".write-lock"), Config.SQLITE_BUSY_TIMEOUT)
+                      if self.sqlite else None)
 
 
 _floor: list[_FloorDatabase] = []  # made on first use: the ceiling alone needs no database

@@ -21,6 +21,7 @@ import random
 import re
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -38,7 +39,7 @@ from sqlalchemy.engine import make_url
 from tests.conftest import LiveServer, NginxProxy
 
 THREADS = 24
-REQUEST_TIMEOUT = (5, 45)  # connect, read: above SQLITE_BUSY_TIMEOUT (30 s) so a queued writer is not cut off
+REQUEST_TIMEOUT = (5, 45)  # connect, read: above gunicorn's timeout (30 s), so the server's answer always arrives
 BURST_DEADLINE = 120  # seconds for a whole burst; far above the few seconds it takes
 MAX_LOG_PAGES = 50  # 5,000 log rows: far more than any test writes
 
@@ -382,6 +383,39 @@ def test_verify_while_stock_changes_reports_no_problem_that_is_not_there(live_se
     assert added > 0
     assert [report["problems"] for report in reports] == [[]] * len(reports)
     assert_clean_log(live_server.log_path)
+
+
+def test_writers_queued_behind_a_long_held_sqlite_lock_all_answer_503_in_time(tmp_path):
+    """Another program holds the SQLite file's write lock (a bulk load, say). Each of five
+    writers, one per worker, waits at most SQLITE_BUSY_TIMEOUT for its turn and again for
+    the lock, and answers 503 itself, before gunicorn's timeout would kill its worker.
+    Without a limit on the turn, the fifth waited for the four before it (4 × 1 s) and
+    then for the lock: longer than the 4 s timeout."""
+    path = tmp_path / "held.db"
+    server = LiveServer(f"sqlite:///{path}", 5, tmp_path / "gunicorn.log",
+                        extra_env={"SQLITE_BUSY_TIMEOUT": "1", "GUNICORN_TIMEOUT": "4"})
+    try:
+        server.wait_ready()
+        product_id = create_product(server.url, "held", 10)
+        outsider = sqlite3.connect(path, isolation_level=None)
+        outsider.execute("BEGIN IMMEDIATE")
+        try:
+            def add(_: int) -> requests.Response:
+                return requests.post(f"{server.url}/api/stock/add", json={"product_id": product_id, "quantity": 1},
+                                     timeout=REQUEST_TIMEOUT)
+
+            with ThreadPoolExecutor(5) as pool:
+                answers = list(pool.map(add, range(5)))
+        finally:
+            outsider.rollback()
+            outsider.close()
+        assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(503, "SERVICE_UNAVAILABLE")] * 5
+        assert current_quantity(server.url, product_id) == 10
+        assert requests.post(f"{server.url}/api/stock/add", json={"product_id": product_id, "quantity": 1},
+                             timeout=REQUEST_TIMEOUT).status_code == 200
+        assert "WORKER TIMEOUT" not in server.log_path.read_text()
+    finally:
+        server.stop()
 
 
 # ------------------------------ 1b. the answer shows the change it made
