@@ -565,6 +565,29 @@ def test_two_app_instances_on_one_database_lose_nothing(live_server, db_url, tmp
     assert_clean_log(second.log_path)
 
 
+@pytest.mark.workers(1)
+@pytest.mark.skipif(NGINX_MISSING, reason="nginx not installed")
+def test_what_nginx_answers_itself_is_the_json_envelope_with_a_request_id(live_server, db_url, tmp_path):
+    """A body past Nginx's own limit, and no instance to answer: JSON, never Nginx's HTML."""
+    second = LiveServer(db_url, 1, tmp_path / "gunicorn-second.log")
+    (tmp_path / "nginx").mkdir()
+    second.wait_ready()
+    proxy = NginxProxy([live_server, second], tmp_path / "nginx")
+    try:
+        huge = requests.post(f"{proxy.url}/api/stock/add", data=b"x" * (3 * 1024 * 1024),
+                             headers={"Content-Type": "application/json"}, timeout=REQUEST_TIMEOUT)
+        second.stop()
+        live_server.stop()
+        unreachable = requests.get(f"{proxy.url}/api/stock/", timeout=REQUEST_TIMEOUT)
+    finally:
+        proxy.stop()
+        second.stop()
+    for response, status, code in ((huge, 413, "PAYLOAD_TOO_LARGE"), (unreachable, 503, "SERVICE_UNAVAILABLE")):
+        assert (response.status_code, response.headers["Content-Type"]) == (status, "application/json")
+        assert response.json()["success"] is False and response.json()["error"]["code"] == code
+        assert response.headers["X-Request-ID"]
+
+
 # ------------------------------------------ 3. schema creation does not race
 
 SCHEMA_WORKERS = 8
