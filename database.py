@@ -140,6 +140,15 @@ class SQLiteWriteQueue:
             self._mutex.release()
 
 
+def _flock_now(fd: int) -> bool:
+    """Take the flock on `fd` if it is free; False if someone holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
 class _Expired(Exception):
     """The alarm of `_flock_within` went off."""
 
@@ -149,19 +158,13 @@ def _flock_within(fd: int, seconds: float) -> bool:
     (each request of a sync worker) blocks in the kernel under an alarm, so the lock
     still passes to it the moment it is released; other threads poll every millisecond."""
     waiting_until = time.monotonic() + seconds
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    if _flock_now(fd):
         return True
-    except BlockingIOError:
-        pass  # taken: wait for it
     if threading.current_thread() is not threading.main_thread():
         while time.monotonic() < waiting_until:
             time.sleep(0.001)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _flock_now(fd):
                 return True
-            except BlockingIOError:
-                continue
         return False
     waiting = [True]
 
