@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from database import CounterUpsert, db
 from models import GENESIS_HASH, MovementDaily, Stock, StockLog, chain_hash
-from services.pagination import begin_snapshot
+from services.transaction import begin_snapshot
 from utils.exceptions import NotFound
 
 MAX_PROBLEMS = 1000

@@ -11,7 +11,8 @@ from models.stock_log import NEWEST_FIRST_HINT
 from schemas.common import MAX_ID
 from schemas.log import LogQuery, StatisticsQuery
 from services import views
-from services.pagination import begin_snapshot, count_rows, keyset_page, paginate
+from services.pagination import count_rows, keyset_page, paginate
+from services.transaction import begin_snapshot
 from utils.exceptions import NotFound
 from utils.pagination import Page
 

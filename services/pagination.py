@@ -1,7 +1,7 @@
 """Counting and slicing a query into one page, without loading the rest."""
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Select, UnaryExpression, func, text
+from sqlalchemy import ColumnElement, Select, UnaryExpression, func
 from sqlalchemy.sql import operators
 
 from database import db
@@ -11,22 +11,6 @@ from utils.pagination import Page
 # Past this share of the rows a page is read from the far end: the database walks
 # every row it skips, and walking backwards costs it ~1.7 times as much per row.
 FAR_END = 0.6
-SNAPSHOT_READ = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-
-
-def begin_snapshot() -> None:
-    """Start the request's read transaction so that a list's total and its page come
-    from one snapshot (a deep page is read from the far end, counted from that
-    total). MySQL at READ COMMITTED gives each statement its own, so this read-only
-    transaction asks for REPEATABLE READ; SQLite's read transaction is one already.
-
-    `SET TRANSACTION` (no SESSION) applies to the next transaction only: one round
-    trip, where switching the connection's level costs four (set, commit, and both
-    again when it goes back to the pool)."""
-    if not db.session().in_transaction() and db.session.get_bind().dialect.name == "mysql":
-        db.session.execute(SNAPSHOT_READ)
-
-
 def paginate(filtered: Select, page: int, per_page: int, *, order: Sequence[UnaryExpression], key: ColumnElement,
              view: Select, total: int | None = None) -> Page:
     """One page of `filtered` in `order` (which ends with `key`, so it is total), each

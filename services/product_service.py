@@ -11,8 +11,8 @@ from models.types import utcnow
 from schemas.product import ProductCreate, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
 from services import stock_service, views
-from services.pagination import begin_snapshot, contains, paginate
-from services.transaction import run_in_write_transaction
+from services.pagination import contains, paginate
+from services.transaction import begin_snapshot, run_in_write_transaction
 from utils.exceptions import Duplicate, NotFound, PreconditionFailed
 from utils.pagination import Page
 

@@ -24,8 +24,8 @@ from schemas.stock import (
 from services import views
 from services.ledger_service import DAILY_TOTALS
 from services.log_service import end_of
-from services.pagination import begin_snapshot, contains, paginate
-from services.transaction import run_in_write_transaction
+from services.pagination import contains, paginate
+from services.transaction import begin_snapshot, run_in_write_transaction
 from utils.exceptions import (
     AppError,
     Conflict,

@@ -1,8 +1,10 @@
-"""One commit per use case: the write transaction every stock and product change runs in."""
+"""One commit per use case: the write transaction every stock and product change runs
+in; and the one read snapshot of a list or of `ledger verify`."""
 from collections.abc import Callable
 from typing import TypeVar
 
 from flask import g
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from database import SQLITE_WRITE_OPTION, db, write_turn
@@ -13,6 +15,22 @@ T = TypeVar("T")
 # transaction back, so running the use case again is safe.
 RETRYABLE_MYSQL_ERRORS = {1205, 1213}
 MAX_ATTEMPTS = 3
+
+SNAPSHOT_READ = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def begin_snapshot() -> None:
+    """Start the request's read transaction so that all it reads comes from one
+    snapshot: a list's total and its page (a deep page is read from the far end,
+    counted from that total), or everything `ledger verify` holds together. MySQL at
+    READ COMMITTED gives each statement its own, so this read-only transaction asks
+    for REPEATABLE READ; SQLite's read transaction is one already.
+
+    `SET TRANSACTION` (no SESSION) applies to the next transaction only: one round
+    trip, where switching the connection's level costs four (set, commit, and both
+    again when it goes back to the pool)."""
+    if not db.session().in_transaction() and db.session.get_bind().dialect.name == "mysql":
+        db.session.execute(SNAPSHOT_READ)
 
 
 def _is_retryable(exc: OperationalError) -> bool:

@@ -68,7 +68,7 @@ def test_every_route_has_an_explicit_policy(rule, endpoint, blueprint, method):
 
 
 def test_identifying_a_caller_leaves_the_request_without_a_transaction(secure_app, keys):
-    """A list page starts its own snapshot (services/pagination.begin_snapshot); had
+    """A list page starts its own snapshot (services/transaction.begin_snapshot); had
     the key lookup begun the request's transaction, the page would read in another."""
     with secure_app.test_request_context("/api/products/", headers=bearer(keys["viewer"])):
         identify()

@@ -202,7 +202,7 @@ def test_a_list_reads_its_total_and_keys_from_one_snapshot(app, client, create_p
 
     from database import db
     from models import Product
-    from services.pagination import begin_snapshot
+    from services.transaction import begin_snapshot
 
     create_product()
     counted = select(func.count()).select_from(Product)
