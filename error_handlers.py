@@ -7,7 +7,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from database import db
+from db import db
 from rate_limits import retry_after_seconds
 from routes.console.errors import error_page, is_console_request
 from utils.exceptions import AppError, RateLimited, ServiceUnavailable

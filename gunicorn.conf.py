@@ -83,7 +83,7 @@ def when_ready(server):
     close its pooled database connections, so no two workers ever share one, and
     freeze what it loaded, so that no worker's collector walks it even once."""
     if server.cfg.preload_app:
-        from database import close_pooled_connections
+        from db.reads import close_pooled_connections
 
         close_pooled_connections(server.app.wsgi())
         server.log.info("master: %d objects frozen out of garbage collection", _freeze_heap())

@@ -9,15 +9,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import models  # noqa: F401  (registers the tables with the metadata)
 from commands import register_commands
 from config import check_production_settings, config_for
-from database import (
-    MIGRATIONS_DIR,
-    create_schema,
-    db,
-    engine_options,
-    migrate,
-    register_read_engine,
-    register_sqlite_setup,
-)
+from db import MIGRATIONS_DIR, db, migrate
+from db.engine import engine_options
+from db.reads import register_read_engine
+from db.schema import create_schema
+from db.sqlite import register_sqlite_setup
 from error_handlers import register_error_handlers
 from observability import configure_logging, register_observability
 from rate_limits import register_rate_limits

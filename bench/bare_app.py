@@ -18,7 +18,8 @@ from flask import Flask, abort, jsonify, request
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, create_engine, event, insert
 
 from config import Config
-from database import ReadConnections, SQLiteWriteQueue
+from db.reads import ReadConnections
+from db.sqlite import SQLiteWriteQueue
 
 app = Flask(__name__)
 

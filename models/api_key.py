@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from database import db
+from db import db
 from models.types import MYSQL_TABLE_ARGS, UTCDateTime, utcnow
 
 ROLES = ("viewer", "operator", "admin")  # each role can do everything the ones before it can

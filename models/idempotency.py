@@ -5,7 +5,7 @@ from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column
 
-from database import db
+from db import db
 from models.types import MYSQL_TABLE_ARGS, BigId, UTCDateTime, utcnow
 
 

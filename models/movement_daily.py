@@ -5,7 +5,7 @@ from datetime import date
 from sqlalchemy import BigInteger, Date
 from sqlalchemy.orm import Mapped, mapped_column
 
-from database import db
+from db import db
 from models.types import MYSQL_TABLE_ARGS
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from database import db
+from db import db
 from models.types import MYSQL_TABLE_ARGS, Code, Label, UTCDateTime, utcnow
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ asks for its total, reading these rows well under one."""
 from sqlalchemy import BigInteger
 from sqlalchemy.orm import Mapped, mapped_column
 
-from database import db
+from db import db
 from models.types import MYSQL_TABLE_ARGS, Label
 
 NO_CATEGORY = ""  # the row of products without a category (a category is never blank)

@@ -13,7 +13,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from database import db
+from db import db
 from models.types import MYSQL_TABLE_ARGS, Label, UTCDateTime, utcnow
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from database import db
+from db import db
 from models.types import MYSQL_TABLE_ARGS, BigId, Code, Label, UTCDateTime, utcnow
 
 ACTIONS = {"in": "入库", "out": "出库", "adjust": "调整"}

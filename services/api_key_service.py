@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 
-from database import PreparedRead, db
+from db import db
+from db.reads import PreparedRead
 from models import ROLES, ApiKey
 from models.types import utcnow
 from utils.exceptions import NotFound, ValidationFailed

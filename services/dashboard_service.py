@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import Numeric, case, func, select, type_coerce
 
-from database import db
+from db import db
 from models import Product, Stock, StockLog
 from models.types import utcnow
 from services import log_service

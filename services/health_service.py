@@ -4,7 +4,7 @@ from alembic.script import ScriptDirectory
 from flask import current_app
 from sqlalchemy import text
 
-from database import MIGRATIONS_DIR, db
+from db import MIGRATIONS_DIR, db
 
 
 def database_reachable() -> bool:

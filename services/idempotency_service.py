@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from database import db
+from db import db
 from models import IdempotencyRecord
 from models.types import utcnow
 from services.transaction import run_in_write_transaction

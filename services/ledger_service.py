@@ -5,7 +5,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from database import CounterUpsert, db
+from db import db
+from db.prepared import CounterUpsert
 from models import GENESIS_HASH, MovementDaily, Stock, StockLog, chain_hash
 from services.transaction import begin_snapshot
 from utils.exceptions import NotFound

@@ -5,7 +5,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, func, select
 
-from database import PreparedRead, db
+from db import db
+from db.reads import PreparedRead
 from models import ACTIONS, MovementDaily, Product, Stock, StockLog
 from models.stock_log import NEWEST_FIRST_HINT
 from schemas.common import MAX_ID

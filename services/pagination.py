@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, Select, UnaryExpression, func
 from sqlalchemy.sql import operators
 
-from database import db
+from db import db
 from services.views import shaped
 from utils.pagination import Page
 

@@ -5,7 +5,9 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from database import CounterUpsert, PreparedRead, db
+from db import db
+from db.prepared import CounterUpsert
+from db.reads import PreparedRead
 from models import NO_CATEGORY, Product, ProductCount, Stock
 from models.types import utcnow
 from schemas.product import ProductCreate, ProductQuery, ProductUpdate

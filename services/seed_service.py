@@ -9,7 +9,8 @@ from decimal import Decimal
 
 from sqlalchemy import insert, select
 
-from database import db, refresh_planner_statistics
+from db import db
+from db.schema import refresh_planner_statistics
 from models import GENESIS_HASH, Product, Stock, StockLog, chain_hash
 from models.types import utcnow
 from services import product_service

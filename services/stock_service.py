@@ -6,7 +6,9 @@ from types import SimpleNamespace
 
 from sqlalchemy import bindparam, insert, or_, select, update
 
-from database import PreparedRead, PreparedStatement, db
+from db import db
+from db.prepared import PreparedStatement
+from db.reads import PreparedRead
 from models import ACTIONS, GENESIS_HASH, Product, Stock, StockLog, chain_hash
 from models.stock import is_low_level
 from models.types import utcnow

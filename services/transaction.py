@@ -7,7 +7,8 @@ from flask import g
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from database import SQLITE_WRITE_OPTION, db, write_turn
+from db import db
+from db.sqlite import SQLITE_WRITE_OPTION, write_turn
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 os.environ["APP_ENV"] = "testing"
 
-from database import db  # noqa: E402
+from db import db  # noqa: E402
 from main import create_app  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

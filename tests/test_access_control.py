@@ -4,7 +4,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from database import db
+from db import db
 from main import create_app
 from models import ApiKey, StockLog
 from routes.access import POLICY, PUBLIC_ENDPOINTS, area_of, current_caller, identify, required_role

@@ -12,7 +12,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from redis import Redis
 from redis.exceptions import RedisError
 
-from database import db
+from db import db
 from main import create_app
 from services import api_key_service
 from tests.conftest import SHARED_DATABASE_URL, LiveServer, empty_tables

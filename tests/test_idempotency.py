@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import bindparam, text
 
-from database import db
+from db import db
 from models.types import UTCDateTime
 from routes.idempotency import canonical_body
 

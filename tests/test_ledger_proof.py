@@ -8,7 +8,7 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import select, text
 
-from database import db
+from db import db
 from models import StockLog, chain_hash
 
 GENESIS = "0" * 64

@@ -11,7 +11,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from database import db
+from db import db
 from main import create_app
 from tests.conftest import PROJECT_DIR, SHARED_DATABASE_URL, LiveServer
 

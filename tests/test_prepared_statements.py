@@ -1,5 +1,5 @@
 """A stock movement's statements are prepared once and run on the driver's cursor
-(database.PreparedStatement), inside the write transaction: a driver error comes out
+(db.prepared.PreparedStatement), inside the write transaction: a driver error comes out
 as SQLAlchemy's, so it is handled like any other, and nothing of the movement stays."""
 import threading
 
@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from database import InventorySQLAlchemy, db
+from db import InventorySQLAlchemy, db
 from main import create_app
 from models import StockLog
 from schemas.stock import StockChange
@@ -78,7 +78,7 @@ def test_a_connection_lost_mid_movement_is_unavailable_and_the_next_movement_suc
 def test_reads_keep_one_connection_per_thread_and_give_it_up_before_a_fork(app, client, create_product):
     """The single-row reads run on a connection kept per thread; a process about to
     fork (gunicorn's master) closes its own, so no worker inherits it."""
-    from database import READ_ENGINE, close_pooled_connections
+    from db.reads import READ_ENGINE, close_pooled_connections
 
     product_id = create_product(name="读连接", initial_quantity=3)["id"]
     reads = app.extensions[READ_ENGINE]

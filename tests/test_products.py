@@ -200,7 +200,7 @@ def test_a_list_reads_its_total_and_keys_from_one_snapshot(app, client, create_p
 
     from sqlalchemy import func, select
 
-    from database import db
+    from db import db
     from models import Product
     from services.transaction import begin_snapshot
 
@@ -219,7 +219,7 @@ def test_a_list_reads_its_total_and_keys_from_one_snapshot(app, client, create_p
 def test_recount_rebuilds_counts_changed_behind_the_services_back(app, client, runner, create_product):
     from sqlalchemy import text
 
-    from database import db
+    from db import db
 
     for category in ("食品", "食品", None):
         create_product(category=category)

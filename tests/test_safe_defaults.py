@@ -6,7 +6,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from database import db
+from db import db
 from main import create_app
 from models import ApiKey
 from services import api_key_service

@@ -1,0 +1,55 @@
+"""Schema creation at start-up, serialised across processes, and planner statistics."""
+import fcntl
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import Engine, text
+
+from db import MIGRATIONS_DIR, db
+
+
+@contextmanager
+def _schema_lock(engine: Engine):
+    """Serialise schema creation across processes starting at the same moment."""
+    if engine.dialect.name == "mysql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT GET_LOCK('inventory_schema', 120)"))
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT RELEASE_LOCK('inventory_schema')"))
+        return
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        with open(Path(database).with_suffix(".schema-lock"), "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            yield
+        return
+    yield
+
+
+def refresh_planner_statistics() -> None:
+    """Let the query planner see the data as it now is (after a bulk load, say), so it
+    picks the selective index for joins such as the low-stock list."""
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "mysql":
+            connection.execute(text("ANALYZE TABLE products, stock, stock_logs"))
+        else:
+            connection.execute(text("ANALYZE"))
+
+
+def create_schema(app: Flask) -> None:
+    """Bring the schema up to date at start-up, under a lock, so several gunicorn
+    workers starting at once on a fresh database never race. Migrations by default;
+    `SCHEMA_SETUP=create_all` (the test suite) builds the tables straight from the models."""
+    with app.app_context():
+        with _schema_lock(db.engine):
+            if app.config["SCHEMA_SETUP"] == "create_all":
+                db.create_all()
+            else:
+                upgrade(directory=str(MIGRATIONS_DIR))
+            if db.engine.dialect.name == "sqlite":
+                with db.engine.begin() as connection:
+                    connection.execute(text("PRAGMA optimize"))  # refreshes stale planner statistics, cheaply
