@@ -50,7 +50,7 @@ class SecurityHeaders:
     """WSGI middleware: BASE_HEADERS and the JSON policy on every response that does
     not carry its own. A list of constant pairs is appended as it goes out, rather than
     set through the response's Headers, which validates every value again on each
-    request (README: Performance)."""
+    request (docs/performance.md: "What the code does for speed")."""
 
     def __init__(self, wsgi_app, defaults: dict[str, str]):
         self.wsgi_app = wsgi_app

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def service_env(url: str) -> dict:
-    """The service as deployed, minus the guards the tables leave out (README: Performance)."""
+    """The service as deployed, minus the guards the tables leave out (docs/performance.md: "How it is measured")."""
     return {**os.environ, "APP_ENV": "production", "DATABASE_URL": url, "SECRET_KEY": "bench-only-secret",
             "AUTH_REQUIRED": "false", "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING"}
 
