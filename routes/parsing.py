@@ -18,9 +18,14 @@ def json_body(model: type[Model]) -> Model:
     `19.999999999999999999` is seen as written (and refused) instead of rounded.
     `NaN`/`Infinity` (not JSON, but common) reach the field checks, which name the field.
     A body nested deeper than the parser's recursion limit is refused like malformed JSON.
+    JSON is UTF-8 (RFC 8259): a body declared in another charset is refused rather than
+    read as UTF-8 and stored as a text its sender did not mean.
     """
     if not request.is_json:
         raise UnsupportedMediaType()
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower() != "utf-8":
+        raise UnsupportedMediaType("请求体必须是 UTF-8 编码的 JSON（RFC 8259）", {"charset": charset})
     try:
         document = json.loads(request.get_data(cache=True), parse_float=Decimal, parse_constant=Decimal)
     except ValueError:  # malformed JSON, or bytes that are not UTF-8

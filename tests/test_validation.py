@@ -271,6 +271,32 @@ def test_json_content_type_with_charset_is_accepted(client):
     assert response.get_json()["data"]["name"] == "字符集"
 
 
+@pytest.mark.parametrize("content_type", ["application/json; charset=UTF-8", "application/json;charset=Utf-8",
+                                          'application/json; charset="utf-8"'])
+def test_utf8_declared_in_any_spelling_is_accepted(client, content_type):
+    raw = json.dumps({"name": "字符集", "sku": "CS-1", "price": 1}, ensure_ascii=False).encode()
+    response = client.post("/api/products/", data=raw, content_type=content_type)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["data"]["name"] == "字符集"
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "latin1", "gbk", "utf-16", "us-ascii", "utf8"])
+@pytest.mark.parametrize("method, path, valid", WRITE_ENDPOINTS, ids=WRITE_IDS)
+def test_json_declared_in_another_charset_is_unsupported(client, product, method, path, valid, charset):
+    """JSON is UTF-8 (RFC 8259): a body that says otherwise is refused, never decoded as
+    UTF-8 and stored as a different text."""
+    raw = json.dumps({**body_with(valid, product["id"]), "reason": "café"}, ensure_ascii=False).encode()
+    details = assert_rejected(client, product, method, path, status=415, code="UNSUPPORTED_MEDIA_TYPE",
+                              data=raw, content_type=f"application/json; charset={charset}")
+    assert details == {"charset": charset}
+
+
+def test_a_batch_declared_in_another_charset_is_unsupported(client, product):
+    raw = json.dumps({"changes": [{"action": "add", "product_id": product["id"], "quantity": 1}]}).encode()
+    assert_rejected(client, product, "POST", "/api/stock/batch", status=415, code="UNSUPPORTED_MEDIA_TYPE",
+                    data=raw, content_type="application/json; charset=iso-8859-1")
+
+
 # ---- query strings ----
 
 QUERY_CASES = [
