@@ -12,6 +12,7 @@ from error_handlers import HTTP_ERRORS
 from rate_limits import EXEMPT_ENDPOINTS
 from routes.access import required_role
 from utils.exceptions import AppError
+from utils.validation import MAX_DETAILS, OMITTED
 
 # Endpoints that are not part of the JSON API: the document itself, its viewer, the
 # metrics scrape and the HTML web console (every endpoint of the `console` blueprint).
@@ -98,7 +99,9 @@ def _error_envelope(codes: list[str]) -> dict:
             "error": {
                 "type": "object",
                 "required": ["code", "details"],
-                "properties": {"code": {"type": "string", "enum": sorted(codes)}, "details": {"type": "object"}},
+                "properties": {"code": {"type": "string", "enum": sorted(codes)}, "details": {
+                    "type": "object",
+                    "description": f"出错的字段及原因（最多 {MAX_DETAILS} 个；其余错误的个数在 `{OMITTED}`）"}},
             },
         },
     }

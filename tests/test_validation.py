@@ -238,6 +238,27 @@ def test_field_errors_are_explained_in_chinese(client, product, path, body):
     assert details and all(CHINESE.search(message) for message in details.values()), details
 
 
+def _unknown_fields(count: int) -> dict:
+    return {f"x{number}": 0 for number in range(count)}
+
+
+@pytest.mark.parametrize("body, errors", [
+    pytest.param(lambda pid: {"product_id": pid, "quantity": 1, **_unknown_fields(92_000)}, 92_000, id="one-change"),
+    pytest.param(lambda pid: {"changes": [{"action": "add", "product_id": pid, "quantity": 1, **_unknown_fields(900)}
+                                          for _ in range(100)]}, 90_000, id="batch"),
+])
+def test_error_details_name_the_first_fifty_fields_and_count_the_rest(client, product, body, errors):
+    """A 1 MB body of unknown fields gets a short answer, not one line for each of them."""
+    raw = json.dumps(body(product["id"]), separators=(",", ":"))
+    assert len(raw) < MIB
+    path = "/api/stock/batch" if "changes" in raw[:12] else "/api/stock/add"
+    response = send(client, "POST", path, product["id"], data=raw, content_type="application/json")
+    details = assert_error(response, 400, "VALIDATION_ERROR")
+    assert len(details) == 51 and details["_omitted"] == errors - 50
+    assert all(message == "不支持的字段" for field, message in details.items() if field != "_omitted")
+    assert len(response.get_data()) < 8 * 1024
+
+
 # ---- accepted spellings ----
 
 @pytest.mark.parametrize("spelled, value", [("5", 5), ("5.0", 5), ("1e2", 100), ("1E1", 10)])

@@ -1,5 +1,12 @@
 """Turns pydantic's validation errors into the envelope's per-field `details`."""
+from typing import Any
+
 from pydantic import ValidationError
+
+# An answer names at most this many fields, and `_omitted` counts the errors left out:
+# a 1 MiB body holds ~90,000 unknown fields, and a line for each made a 400 of megabytes.
+MAX_DETAILS = 50
+OMITTED = "_omitted"
 
 # Chinese wording for the error kinds clients meet most; others keep pydantic's text.
 MESSAGES = {
@@ -38,10 +45,15 @@ def _message(error: dict) -> str:
     return message.removeprefix("Value error, ")
 
 
-def field_details(exc: ValidationError) -> dict[str, str]:
-    """`{"field.path": "what is wrong"}`; errors about the whole body use `body`."""
-    details: dict[str, str] = {}
-    for error in exc.errors(include_url=False):
+def field_details(exc: ValidationError) -> dict[str, Any]:
+    """`{"field.path": "what is wrong"}` for the first MAX_DETAILS fields; errors about
+    the whole body use `body`. Words no more errors than it lists."""
+    details: dict[str, Any] = {}
+    errors = exc.errors(include_url=False)
+    for index, error in enumerate(errors):
+        if len(details) == MAX_DETAILS:
+            details[OMITTED] = len(errors) - index
+            break
         path = ".".join(str(part) for part in error["loc"]) or "body"
         details.setdefault(path, _message(error))
     return details
