@@ -1,7 +1,7 @@
 """Read-only figures for the web console: totals, stock value and time series,
 each one aggregate query in SQL (never a whole table loaded into Python)."""
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import Numeric, case, func, select, type_coerce
@@ -13,12 +13,16 @@ from services import log_service
 
 DEFAULT_DAYS = 30
 HISTORY_POINTS = 200
+# Digits of the stock value: MySQL's widest DECIMAL, which its SUM never exceeds. At the
+# limits (prices to 9,999,999,999.99, levels to 10^15) a dozen products pass the 28
+# digits of Python's default decimal context, and rounding the sum there raised.
+STOCK_VALUE_DIGITS = 65
 
 
 def overview() -> dict[str, Any]:
     """Live product count, units in stock, stock value (sum of quantity × price) and
     how many products are at or below their minimum, in one aggregate query."""
-    value = type_coerce(func.sum(Stock.quantity * Product.price), Numeric(30, 2))
+    value = type_coerce(func.sum(Stock.quantity * Product.price), Numeric(STOCK_VALUE_DIGITS, 2))
     row = db.session.execute(
         select(
             func.count(Product.id),
@@ -31,10 +35,12 @@ def overview() -> dict[str, Any]:
         .where(Product.deleted_at.is_(None))
     ).one()
     products, units, stock_value, low = row
+    with localcontext(prec=STOCK_VALUE_DIGITS):
+        stock_value = Decimal(stock_value or 0).quantize(Decimal("0.01"))
     return {
         "product_count": int(products),
         "total_units": int(units),
-        "stock_value": Decimal(stock_value or 0).quantize(Decimal("0.01")),
+        "stock_value": stock_value,
         "low_stock_count": int(low),
     }
 

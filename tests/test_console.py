@@ -5,13 +5,24 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
+from sqlalchemy import update
 
+from db import db
+from models import Stock
+from schemas.common import MAX_STOCK
 from services import dashboard_service
+
+MAX_PRICE = 9_999_999_999.99
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 PAGES = ("/console/", "/console/products", "/console/products/new", "/console/stock", "/console/stock/low",
          "/console/logs", "/console/statistics")
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def db_backend(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
 
 
 def html(response) -> str:
@@ -262,6 +273,27 @@ def test_dashboard_totals_are_sql_aggregates(app, client, create_product):
     assert len(daily) == 30 and daily[-1]["in"] == 98
     page = html(client.get("/console/"))
     assert "¥4,167.00" in page and 'data-testid="total-units">97<' in page
+
+
+def test_dashboard_stock_value_at_the_documented_limits(app, client, create_product):
+    """Prices up to 9,999,999,999.99 and levels up to 10^15: the total passes the 28
+    digits of Python's default decimal context and must still be shown."""
+    for _ in range(12):
+        create_product(price=MAX_PRICE)
+    with app.app_context():  # a level only a million adds could reach through the API
+        db.session.execute(update(Stock).values(quantity=MAX_STOCK))
+        db.session.commit()
+    exact = 12 * MAX_STOCK * Decimal(str(MAX_PRICE))
+    assert len(str(exact)) > 28
+    with app.test_request_context():
+        value = dashboard_service.overview()["stock_value"]
+    if db_backend(app) == "sqlite":  # no decimal type: the sum is a binary float there
+        assert abs(value - exact) <= exact * Decimal("1e-12")
+    else:
+        assert value == exact
+    page = client.get("/console/")
+    assert page.status_code == 200
+    assert f'data-testid="stock-value">¥{value:,.2f}<' in html(page)
 
 
 def test_movement_log_filters_and_pages(client, create_product):
