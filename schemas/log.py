@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from schemas.common import DateOrDateTime, PageQuery, QueryId, QueryModel, ResponseModel
+from schemas.common import DateOrDateTime, PageQuery, QueryId, QueryModel, ResponseModel, filter_text
 
 Action = Literal["in", "out", "adjust"]
 
@@ -28,7 +28,7 @@ class LedgerPageQuery(PageQuery):
 class LogQuery(LedgerPageQuery):
     product_id: QueryId | None = None
     action: Action | None = None
-    operator: str | None = Field(None, max_length=100)
+    operator: filter_text(100) = None
     start_date: DateOrDateTime | None = None
     end_date: DateOrDateTime | None = None
 

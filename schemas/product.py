@@ -12,6 +12,7 @@ from schemas.common import (
     QueryMoney,
     RequestBody,
     ResponseModel,
+    filter_text,
     optional_text,
 )
 
@@ -57,8 +58,8 @@ class ProductUpdate(RequestBody):
 
 
 class ProductQuery(PageQuery):
-    q: str | None = Field(None, max_length=100)
-    category: str | None = Field(None, max_length=100)
+    q: filter_text(100) = None
+    category: filter_text(100) = None
     min_price: QueryMoney | None = None
     max_price: QueryMoney | None = None
     sort: ProductSort = "id"

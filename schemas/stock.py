@@ -15,6 +15,7 @@ from schemas.common import (
     RequestBody,
     ResponseModel,
     StockLevel,
+    filter_text,
     optional_text,
 )
 from schemas.log import LogOut
@@ -75,9 +76,9 @@ class StockBatch(RequestBody):
 
 
 class StockQuery(PageQuery):
-    q: str | None = Field(None, max_length=100)
-    category: str | None = Field(None, max_length=100)
-    location: str | None = Field(None, max_length=100)
+    q: filter_text(100) = None
+    category: filter_text(100) = None
+    location: filter_text(100) = None
     low_only: QueryBool = False
     sort: StockSort = "product_id"
 

@@ -363,6 +363,28 @@ def test_bad_query_parameter_is_rejected(client, product, path, query, field):
     assert_rejected(client, product, "GET", path, field=field, query_string=query)
 
 
+TEXT_FILTERS = [("/api/products/", "q"), ("/api/products/", "category"), ("/api/stock/", "q"),
+                ("/api/stock/", "category"), ("/api/stock/", "location"), ("/api/logs/", "operator")]
+
+
+@pytest.mark.parametrize("text", ["\x00", "现有\x00", "A-\x0001", "a\x1fb", "文\x7f", "文\x85具", "现有\t商品", "a\nb"],
+                         ids=["NUL", "NUL-after-text", "NUL-inside", "US", "DEL", "NEL", "tab", "newline"])
+@pytest.mark.parametrize("path, field", TEXT_FILTERS, ids=[f"{path} {field}" for path, field in TEXT_FILTERS])
+def test_a_control_character_in_a_text_filter_is_refused(client, product, path, field, text):
+    """SQLite's LIKE ends a pattern at NUL and MySQL's collations skip control characters,
+    so `?q=%00` matched every row: such a filter is refused, on every list."""
+    details = assert_rejected(client, product, "GET", path, field=field, query_string={field: text})
+    assert details[field] == "不能包含控制字符"
+
+
+@pytest.mark.parametrize("path, field", TEXT_FILTERS, ids=[f"{path} {field}" for path, field in TEXT_FILTERS])
+def test_a_text_filter_without_control_characters_still_matches(client, product, path, field):
+    value = {"q": "现有", "category": "文具", "location": "A-01", "operator": "初始化"}[field]
+    client.post("/api/stock/add", json={"product_id": product["id"], "quantity": 1, "operator": "初始化"})
+    response = client.get(path, query_string={field: value})
+    assert response.status_code == 200 and response.get_json()["data"]["pagination"]["total"] >= 1
+
+
 @pytest.mark.parametrize("path", ["/api/logs/", "/api/logs/statistics"])
 @pytest.mark.parametrize("query", [
     {"end_date": "9999-12-31"},
