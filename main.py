@@ -19,7 +19,7 @@ from observability import configure_logging, register_observability
 from rate_limits import register_rate_limits
 from routes import register_blueprints
 from routes.access import register_authorization, register_identification
-from security import register_security
+from security import register_page_policy, register_security
 from utils.json_provider import OrjsonProvider
 from utils.request_id import register_request_id
 from utils.response_handler import success
@@ -78,6 +78,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     register_rate_limits(app)
     register_authorization(app)
     register_blueprints(app)
+    register_page_policy(app)
     register_error_handlers(app)
     register_commands(app)
     if app.config["AUTO_CREATE_SCHEMA"]:

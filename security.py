@@ -4,7 +4,7 @@ import base64
 import hashlib
 import re
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app
 from flask_cors import CORS
 
 BASE_HEADERS = {
@@ -14,35 +14,48 @@ BASE_HEADERS = {
 }
 # JSON runs no code and embeds nothing.
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# Pages (the docs, later the console): own scripts and styles, plus exactly the inline
-# scripts this page carries (by hash, so an injected one would not run); Swagger UI
-# draws its icons as data: images and sets styles from its scripts.
+# Pages (the docs, the console): own scripts and styles, plus exactly the inline scripts
+# the templates themselves carry, by hash; Swagger UI draws its icons as data: images and
+# sets styles from its scripts.
 HTML_CSP = ("default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
             "img-src 'self' data:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; "
             "base-uri 'self'; form-action 'self'")
 INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+# The pages whose templates carry an inline script (the Swagger UI's set-up); the console's
+# pages carry none. Each is rendered once at start-up and its scripts are hashed.
+PAGES_WITH_INLINE_SCRIPTS = ("/docs/",)
 # Headers a browser client may send and read across origins.
 CORS_ALLOW_HEADERS = ["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "If-Match", "X-Request-ID"]
 CORS_EXPOSE_HEADERS = ["ETag", "Location", "X-Request-ID", "Idempotent-Replayed", "Retry-After", "WWW-Authenticate"]
 
 
-def _script_hashes(html: bytes) -> str:
-    digests = (base64.b64encode(hashlib.sha256(body).digest()).decode() for body in INLINE_SCRIPT.findall(html))
-    return " ".join(f"'sha256-{digest}'" for digest in digests)
+def _script_hashes(html: bytes) -> list[str]:
+    return [f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'"
+            for body in INLINE_SCRIPT.findall(html)]
 
 
-def html_policy(html: bytes) -> str:
-    """The policy of an HTML page: its own inline scripts are allowed by their hashes."""
-    return HTML_CSP.format(hashes=_script_hashes(html))
+def register_page_policy(app: Flask) -> None:
+    """Work out the pages' policy once, from the templates' own inline scripts: never
+    from a page as it is sent, or a script that slipped into one would be allowed by the
+    policy itself. Rendered without the request hooks (no caller, no rate limit)."""
+    hashes: list[str] = []
+    for path in PAGES_WITH_INLINE_SCRIPTS:
+        with app.test_request_context(path):
+            hashes += _script_hashes(app.make_response(app.dispatch_request()).get_data())
+    app.extensions["page_policy"] = HTML_CSP.format(hashes=" ".join(dict.fromkeys(hashes)))
+
+
+def page_policy() -> str:
+    """The Content-Security-Policy of every HTML page of this app."""
+    return current_app.extensions["page_policy"]
 
 
 def add_page_policy(response: Response) -> Response:
     """An after_request hook for the blueprints that serve pages (the console, the
     docs): HTML gets the page policy, unless the view set its own. Only there, so a
     JSON request does not pay for looking at its content type."""
-    if (response.content_type or "").startswith("text/html") and not response.direct_passthrough \
-            and "Content-Security-Policy" not in response.headers:
-        response.headers["Content-Security-Policy"] = html_policy(response.get_data())
+    if (response.content_type or "").startswith("text/html") and "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = page_policy()
     return response
 
 

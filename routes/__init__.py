@@ -29,6 +29,10 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (system_bp, products_bp, stock_bp, logs_bp, console_bp):
         app.register_blueprint(blueprint)
     # Interactive docs, served from the installed package: they work offline.
-    docs = get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "库存管理服务 API"}, blueprint_name="docs")
+    # The OAuth redirect is fixed (no OAuth is used): by default it is built from the
+    # request's Host, which would make the page's inline script differ per host, and
+    # the page policy allows that script by the hash it has at start-up.
+    docs = get_swaggerui_blueprint("/docs", "/openapi.json", blueprint_name="docs", config={
+        "app_name": "库存管理服务 API", "oauth2RedirectUrl": "/docs/oauth2-redirect.html"})
     docs.after_request(add_page_policy)
     app.register_blueprint(docs)

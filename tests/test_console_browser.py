@@ -256,3 +256,18 @@ def test_the_console_fits_a_phone(browser, live_server):
         assert visit.problems == []
     finally:
         visit.close()
+
+
+def test_the_api_docs_run_under_their_page_policy(browser, live_server):
+    """Swagger UI starts from an inline script that the page policy allows by the hash
+    taken at start-up; a policy that missed it would leave the page blank."""
+    from playwright.sync_api import expect
+
+    visit = Visit(browser, live_server.url)
+    try:
+        visit.goto("/docs/")
+        expect(visit.page.locator(".swagger-ui .info .title")).to_contain_text("库存管理服务", timeout=TIMEOUT_MS)
+        expect(visit.page.locator(".opblock").first).to_be_visible()
+        assert visit.problems == []
+    finally:
+        visit.close()

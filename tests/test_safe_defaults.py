@@ -4,11 +4,13 @@ import hashlib
 import re
 
 import pytest
+from flask import Response
 from sqlalchemy import select
 
 from db import db
 from main import create_app
 from models import ApiKey
+from security import add_page_policy
 from services import api_key_service
 from tests.test_access_control import bearer, issue_keys, make_app
 
@@ -85,6 +87,31 @@ def test_docs_csp_allows_exactly_its_own_inline_script(client):
     digest = base64.b64encode(hashlib.sha256(inline[0]).digest()).decode()
     assert f"'sha256-{digest}'" in csp and "'unsafe-inline'" not in csp.split("style-src")[0]
     assert "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
+
+
+def _policy_hash(script: bytes) -> str:
+    return f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+
+
+def test_the_page_policy_never_allows_a_script_found_in_a_page(app):
+    """Only the templates' own inline scripts, hashed at start-up: a script that slipped
+    into a rendered page is not allowed by the very policy sent with it."""
+    with app.test_request_context("/console/"):
+        page = add_page_policy(Response("<p>商品</p><script>alert(1)</script>", mimetype="text/html"))
+    assert _policy_hash(b"alert(1)") not in page.headers["Content-Security-Policy"]
+
+
+def test_every_page_carries_the_one_policy_made_at_start_up(client):
+    policies = {client.get(path).headers["Content-Security-Policy"]
+                for path in ("/docs/", "/console/", "/console/products", "/console/no-such-page")}
+    assert len(policies) == 1
+
+
+@pytest.mark.parametrize("host", ["localhost", "inventory.example.com:8443"])
+def test_the_docs_script_is_allowed_whatever_host_the_page_is_asked_on(client, host):
+    page = client.get("/docs/", headers={"Host": host})
+    (script,) = re.findall(rb"<script>(.*?)</script>", page.get_data(), re.DOTALL)
+    assert _policy_hash(script) in page.headers["Content-Security-Policy"]
 
 
 def test_cors_only_for_configured_origins(db_url, client):

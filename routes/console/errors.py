@@ -2,7 +2,7 @@
 from flask import current_app, render_template, request
 from markupsafe import escape
 
-from security import html_policy
+from security import page_policy
 
 PREFIX = "/console"
 
@@ -35,5 +35,5 @@ def error_page(status: int, message: str | None = None):
         html = f"<!doctype html><meta charset=utf-8><title>{status}</title><h1>{status} {title}</h1>" \
                f"<p>{escape(message or default)}</p><p><a href='/console/'>返回控制台</a></p>"
     headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
-               "Content-Security-Policy": html_policy(html.encode())}
+               "Content-Security-Policy": page_policy()}
     return html, status, headers
