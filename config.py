@@ -85,6 +85,8 @@ class Config:
     RATELIMIT_ADMIN = os.environ.get("RATELIMIT_ADMIN", "1200 per minute")
     # Browser origins allowed to call the API (comma-separated); none by default.
     CORS_ORIGINS = _env_list("CORS_ORIGINS")
+    # The console's login session: it ends at logout and after this many minutes unused.
+    CONSOLE_SESSION_IDLE_MINUTES = _env_int("CONSOLE_SESSION_IDLE_MINUTES", 30)
     # The console's login session cookie.
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

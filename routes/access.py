@@ -12,7 +12,7 @@ from flask import Flask, Request, current_app, g, redirect, request, session, ur
 from flask.sessions import SecureCookieSessionInterface
 
 from routes.parsing import header
-from services import api_key_service
+from services import api_key_service, console_session_service
 from services.api_key_service import Caller
 from utils.exceptions import Forbidden, Unauthorized
 
@@ -51,7 +51,7 @@ PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})
 # only, so a browser's cookie can never be used against it (no CSRF on the API).
 SESSION_AREAS = {"console"}
 SESSION_PATH = "/console/"  # where that area is served (sessions open before routing)
-SESSION_KEY = "api_key_id"
+SESSION_KEY = "console_session"  # the session's token (services/console_session_service)
 # Where the console sends a visitor who is not logged in (when that endpoint exists).
 CONSOLE_LOGIN_ENDPOINT = "console.login"
 ADMIN = "admin"
@@ -112,9 +112,9 @@ def identify() -> None:
         state.caller = api_key_service.authenticate(token)
         state.bad_key = state.caller is None
     elif current.blueprint in SESSION_AREAS and SESSION_KEY in session:
-        state.caller = api_key_service.caller_by_id(session[SESSION_KEY])
+        state.caller = console_session_service.caller_of(session[SESSION_KEY])
         if state.caller is None:
-            session.pop(SESSION_KEY)  # revoked since login
+            session.clear()  # logged out, idle too long, or the key revoked since login
     state.api_key_name = state.caller.name if state.caller else None  # for the request log
 
 
@@ -137,19 +137,21 @@ def authorize():
 
 
 def console_login(token: str) -> Caller | None:
-    """For the console's login form: remember the key's caller in the session and
-    return it, or None for an unknown or revoked key. Any role may log in; the
-    policy still decides what each page and form allows."""
+    """For the console's login form: start a session for the key's caller and return
+    it, or None for an unknown or revoked key. Any role may log in; the policy still
+    decides what each page and form allows. A session the browser had ends either way."""
+    console_logout()
     caller = api_key_service.authenticate(token.strip())
-    session.pop(SESSION_KEY, None)
     if caller is not None:
-        session.clear()  # a fresh session at the privilege change
-        session[SESSION_KEY] = caller.key_id
+        session[SESSION_KEY] = console_session_service.start(caller)  # a fresh session at the privilege change
     return caller
 
 
 def console_logout() -> None:
-    session.pop(SESSION_KEY, None)
+    """End this browser's session on the server, so that a copy of its cookie is refused too."""
+    if SESSION_KEY in session:
+        console_session_service.end(session[SESSION_KEY])
+    session.clear()
 
 
 class AreaSessions(SecureCookieSessionInterface):

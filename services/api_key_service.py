@@ -27,7 +27,8 @@ class Caller:
         return ROLES.index(self.role) >= ROLES.index(minimum)
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
+    """What is stored of a secret token: its hex SHA-256."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -40,7 +41,7 @@ def create_key(name: str, role: str) -> tuple[ApiKey, str]:
     if role not in ROLES:
         raise ValidationFailed(details={"role": f"必须是 {', '.join(ROLES)} 之一"})
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)  # 256 random bits
-    key = ApiKey(name=name, role=role, prefix=token[:SHOWN_CHARS], key_hash=_digest(token))
+    key = ApiKey(name=name, role=role, prefix=token[:SHOWN_CHARS], key_hash=digest(token))
     db.session.add(key)
     db.session.commit()
     return key, token
@@ -66,12 +67,7 @@ def revoke_key(key_id: int) -> ApiKey:
 
 def authenticate(token: str) -> Caller | None:
     """The caller a presented key belongs to; None for an unknown or revoked key."""
-    return _caller(_LIVE_KEY_BY_HASH.first(key_hash=_digest(token)))
-
-
-def caller_by_id(key_id: int) -> Caller | None:
-    """The caller of a key remembered by id (the console's session); None once revoked."""
-    return _caller(_LIVE_KEY_BY_ID.first(key_id=key_id))
+    return _caller(_LIVE_KEY_BY_HASH.first(key_hash=digest(token)))
 
 
 def _caller(row: dict | None) -> Caller | None:
@@ -83,4 +79,3 @@ def _caller(row: dict | None) -> Caller | None:
 # own reads (a list page and its total, say) still start their snapshot themselves.
 _LIVE_KEYS = select(ApiKey.id, ApiKey.name, ApiKey.role).where(ApiKey.revoked_at.is_(None))
 _LIVE_KEY_BY_HASH = PreparedRead(_LIVE_KEYS.where(ApiKey.key_hash == bindparam("key_hash")))
-_LIVE_KEY_BY_ID = PreparedRead(_LIVE_KEYS.where(ApiKey.id == bindparam("key_id")))
