@@ -21,15 +21,19 @@
 - The app writes one JSON line per request itself, so gunicorn's access log is off
   unless GUNICORN_ACCESSLOG names a file (or `-`).
 - Prometheus metrics from every worker are summed through files in
-  PROMETHEUS_MULTIPROC_DIR (unless set, a fresh temporary directory, removed when
-  the master exits, also when the app fails to load).
+  PROMETHEUS_MULTIPROC_DIR. Unless set, a fresh temporary directory named after the
+  master's pid, removed when the master exits (also when the app fails to load); a
+  master killed with SIGKILL cannot, so each start also removes the directories of
+  masters that are gone: those whose owner lock nobody holds any more.
 """
 import atexit
+import fcntl
 import gc
 import multiprocessing
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
@@ -54,6 +58,10 @@ else:
 
 # Which master made the metrics directory itself (pid:path): that one removes it on exit.
 OWN_METRICS_DIR = "INVENTORY_OWN_METRICS_DIR"
+METRICS_DIR_PREFIX = "inventory-metrics-"
+# In a directory it made, the master holds an flock on this file for as long as it (or a
+# worker it forked) lives; the kernel lets go of it however they end, SIGKILL included.
+OWNER_LOCK = ".owner"
 
 
 def _remove_own_metrics_dir() -> None:
@@ -65,17 +73,47 @@ def _remove_own_metrics_dir() -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def _remove_abandoned_metrics_dirs(root: str) -> None:
+    """Remove the directories under `root` that masters made and left without removing
+    (killed with SIGKILL): those whose owner lock can be taken. One still in use, or
+    one whose lock is not there yet, is left alone."""
+    for directory in Path(root).glob(METRICS_DIR_PREFIX + "*"):
+        try:
+            lock = os.open(directory / OWNER_LOCK, os.O_RDWR)
+        except OSError:  # no lock: not one of ours, or a master is making it right now
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(directory, ignore_errors=True)
+        except BlockingIOError:  # its master, or a worker it left, still runs
+            pass
+        finally:
+            os.close(lock)
+
+
+def _make_own_metrics_dir() -> str:
+    """A fresh directory, locked before its lock file can be seen: created under a
+    temporary name, locked, then renamed into place."""
+    directory = Path(tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-"))
+    lock = os.open(directory / f"{OWNER_LOCK}.new", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # held until this process and its workers are gone
+    os.rename(directory / f"{OWNER_LOCK}.new", directory / OWNER_LOCK)
+    return str(directory)
+
+
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the config is read again on each HUP
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="inventory-metrics-")
+    _remove_abandoned_metrics_dirs(tempfile.gettempdir())
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _make_own_metrics_dir()
     os.environ[OWN_METRICS_DIR] = f"{os.getpid()}:{os.environ['PROMETHEUS_MULTIPROC_DIR']}"
     atexit.register(_remove_own_metrics_dir)
 
 
 def on_starting(server):
     """Start every run with empty metric files: counters restart with the server."""
-    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    shutil.rmtree(directory, ignore_errors=True)
-    os.makedirs(directory, exist_ok=True)
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for metrics_file in directory.glob("*.db"):
+        metrics_file.unlink()
 
 
 def when_ready(server):

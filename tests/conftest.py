@@ -118,11 +118,14 @@ class LiveServer:
         raise RuntimeError(f"gunicorn did not become ready: {self.log_path.read_text()}")
 
     def stop(self) -> None:
+        """SIGTERM; SIGKILL only once gunicorn's own graceful stop (30 s) had its time,
+        since a killed master leaves its files behind."""
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=45)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
 
 
 @pytest.fixture

@@ -3,9 +3,12 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -95,18 +98,80 @@ def test_metrics_add_up_across_gunicorn_workers(recycling_server):
     assert "inventory_http_request_duration_seconds_bucket" in metrics
 
 
-def test_a_metrics_directory_gunicorn_made_itself_is_removed_when_it_stops(db_url, tmp_path):
+def _own_metrics_dir(root: Path, master: subprocess.Popen) -> Path:
+    """The metrics directory a master made itself under `root` (its name carries the
+    master's pid): only that one, whatever other processes leave next to it."""
+    (made,) = root.glob(f"inventory-metrics-{master.pid}-*")
+    return made
+
+
+def _temporary_metrics(tmp_path: Path, **settings) -> tuple[Path, dict]:
     temporary = tmp_path / "tmp"
-    temporary.mkdir()
-    server = LiveServer(db_url, 2, tmp_path / "gunicorn.log",
-                        extra_env={"PROMETHEUS_MULTIPROC_DIR": "", "TMPDIR": str(temporary)})
+    temporary.mkdir(exist_ok=True)
+    return temporary, {"PROMETHEUS_MULTIPROC_DIR": "", "TMPDIR": str(temporary), **settings}
+
+
+def test_a_metrics_directory_gunicorn_made_itself_is_removed_when_it_stops(db_url, tmp_path):
+    temporary, settings = _temporary_metrics(tmp_path)
+    server = LiveServer(db_url, 2, tmp_path / "gunicorn.log", extra_env=settings)
     try:
         server.wait_ready()
         requests.get(f"{server.url}/api/logs/actions", timeout=20)
-        (made,) = temporary.glob("inventory-metrics-*")
+        made = _own_metrics_dir(temporary, server.process)
         assert list(made.glob("*.db"))  # the workers' metric files
     finally:
         server.stop()
+    assert server.process.returncode == 0  # stopped by SIGTERM, not killed
+    assert not made.exists()
+
+
+def _workers_of(master: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        if int(fields[1]) == master:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _wait_gone(pids: list[int], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, f"still running: {pids}"
+        time.sleep(0.1)
+
+
+def test_a_metrics_directory_left_by_a_killed_master_is_removed_at_the_next_start(db_url, tmp_path):
+    """SIGKILL skips every exit handler: the next gunicorn to start removes what the
+    killed one left, and leaves alone the directory of one that still runs."""
+    temporary, settings = _temporary_metrics(tmp_path)
+    running = LiveServer(db_url, 1, tmp_path / "running.log", extra_env=settings)
+    # A short timeout: its orphaned workers notice their master is gone within 2 s.
+    killed = LiveServer(db_url, 2, tmp_path / "killed.log", extra_env={**settings, "GUNICORN_TIMEOUT": "4"})
+    following = None
+    try:
+        running.wait_ready()
+        killed.wait_ready()
+        requests.get(f"{killed.url}/api/logs/actions", timeout=20)
+        left = _own_metrics_dir(temporary, killed.process)
+        workers = _workers_of(killed.process.pid)
+        killed.process.send_signal(signal.SIGKILL)
+        killed.process.wait(timeout=20)
+        _wait_gone(workers)
+        assert left.exists() and list(left.glob("*.db"))
+
+        following = LiveServer(db_url, 1, tmp_path / "following.log", extra_env=settings)
+        following.wait_ready()
+        assert not left.exists()
+        assert _own_metrics_dir(temporary, running.process).exists()
+        assert _own_metrics_dir(temporary, following.process).exists()
+    finally:
+        for server in (running, killed, following):
+            if server:
+                server.stop()
     assert list(temporary.iterdir()) == []
 
 
