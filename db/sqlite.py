@@ -1,4 +1,5 @@
-"""SQLite: writers take turns through a kernel lock, and each connection is set up for WAL."""
+"""SQLite: writers take turns through a kernel lock, and each connection is set up for WAL
+with a WAL kept small next to the volume it lives on."""
 import fcntl
 import os
 import signal
@@ -20,6 +21,12 @@ from utils.exceptions import ServiceUnavailable
 SQLITE_WRITE_OPTION = "sqlite_begin_immediate"
 # SQLite's BEGIN for a read (False) and for a write, which takes the write lock at once (True).
 _SQLITE_BEGIN = {False: PreparedStatement(text("BEGIN")), True: PreparedStatement(text("BEGIN IMMEDIATE"))}
+# SQLite checkpoints the WAL into the database once it holds 1000 pages of 4 KiB, and the
+# file is cut back to this size after. On a volume under 16 times that, a sixteenth of it:
+# else the WAL could take all the space before its first checkpoint, and a checkpoint
+# needs free space to move the WAL's pages into the database, so writes never recovered.
+WAL_BOUND_BYTES = 1000 * 4096
+VOLUME_SHARE = 16
 
 
 class SQLiteWriteQueue:
@@ -109,6 +116,23 @@ def _flock_within(fd: int, seconds: float) -> bool:
         signal.signal(signal.SIGALRM, previous)
 
 
+def wal_bound(directory: Path) -> int:
+    """Bytes of WAL at which it is checkpointed, for a database in `directory`."""
+    volume = os.statvfs(directory)
+    return min(WAL_BOUND_BYTES, volume.f_blocks * volume.f_frsize // VOLUME_SHARE)
+
+
+def room_for_writes(directory: Path) -> bool:
+    """Whether the volume has room for a WAL's worth of writes and their checkpoint."""
+    volume = os.statvfs(directory)
+    return volume.f_bavail * volume.f_frsize >= wal_bound(directory)
+
+
+def database_directory() -> Path | None:
+    """Where the calling app's SQLite file lives; None for another database or one in memory."""
+    return current_app.extensions.get("sqlite_directory")
+
+
 def write_turn():
     """The calling app's SQLite write queue, or nothing to wait for on other databases."""
     queue = current_app.extensions.get("sqlite_write_queue")
@@ -126,10 +150,12 @@ def register_sqlite_setup(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name != "sqlite":
         return
+    directory = None
     if engine.url.database and engine.url.database != ":memory:":
         deadline = app.config["SQLITE_BUSY_TIMEOUT"] if serves_requests() else None
         app.extensions["sqlite_write_queue"] = SQLiteWriteQueue(Path(engine.url.database).with_suffix(".write-lock"),
                                                                 deadline)
+        directory = app.extensions["sqlite_directory"] = Path(engine.url.database).resolve().parent
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record) -> None:
@@ -140,6 +166,11 @@ def register_sqlite_setup(app: Flask) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
+        if directory is not None:
+            (page_size,) = cursor.execute("PRAGMA page_size").fetchone()
+            pages = max(1, wal_bound(directory) // page_size)
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+            cursor.execute(f"PRAGMA journal_size_limit = {pages * page_size}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -57,13 +57,15 @@ def live():
 
 
 @bp.get("/health/ready")
-@operation(summary="就绪探针（数据库可达且迁移为最新）", tag="system", data=ReadyOut)
+@operation(summary="就绪探针（数据库可达、迁移为最新、可以写入）", tag="system", data=ReadyOut)
 def ready():
     if not health_service.database_reachable():
         raise ServiceUnavailable(details={"database": "unreachable"})
     migrations = health_service.migration_state()
     if not migrations["up_to_date"]:
         raise ServiceUnavailable("数据库迁移不是最新，请运行 flask --app main db upgrade", {"migrations": migrations})
+    if not health_service.database_writable():
+        raise ServiceUnavailable("数据库无法写入（磁盘空间不足或文件只读）", {"database": "not writable"})
     return success({"status": "ready", "database": "ok", "migrations": migrations})
 
 
