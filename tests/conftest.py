@@ -1,5 +1,6 @@
 """Fixtures: a fresh app per test on SQLite (or `TEST_DATABASE_URL`), and a real gunicorn."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -165,6 +166,10 @@ def empty_database_url(tmp_path):
                 connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     finally:
         server.dispose()
+
+
+# Tests through Nginx are skipped without it, except in CI, where they must run.
+NGINX_MISSING = shutil.which("nginx") is None and os.environ.get("CI") != "true"
 
 
 class NginxProxy:

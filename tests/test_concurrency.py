@@ -19,7 +19,6 @@ instead of stalling the suite.
 import os
 import random
 import re
-import shutil
 import socket
 import sqlite3
 import threading
@@ -36,7 +35,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import LiveServer, NginxProxy
+from tests.conftest import NGINX_MISSING, LiveServer, NginxProxy
 
 THREADS = 24
 REQUEST_TIMEOUT = (5, 45)  # connect, read: above gunicorn's timeout (30 s), so the server's answer always arrives
@@ -503,9 +502,6 @@ def test_concurrent_adjusts_adds_and_reductions_keep_the_chain(live_server):
 
 
 # ------------------------------- 2b. two app instances on one database
-
-
-NGINX_MISSING = shutil.which("nginx") is None and os.environ.get("CI") != "true"
 
 
 @pytest.mark.workers(2)
