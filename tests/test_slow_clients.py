@@ -2,7 +2,7 @@
 two seconds. A gunicorn sync worker reads a request itself, so each one it accepts holds
 it: faced directly, a handful of them starve every worker. The shipped Nginx site reads
 whole requests first and passes on only complete ones, so behind it liveness probes
-keep answering (README: Production)."""
+keep answering (docs/operations.md: "Production")."""
 import socket
 import threading
 import time
