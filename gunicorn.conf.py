@@ -2,7 +2,10 @@
 
 - Sync workers, 2 × cores + 1 by default: a request holds a database lock for a few
   milliseconds at most, so processes (not threads) give real parallelism on reads and
-  a clean crash boundary. Each worker keeps its own small connection pool.
+  a clean crash boundary. Each worker keeps its own small connection pool. A sync
+  worker reads its client's request itself, so a client sending a byte at a time holds
+  it: these workers must never face clients directly, only Nginx (deploy/nginx), which
+  passes on whole requests. Hence the loopback default bind.
 - `timeout` kills a stuck worker; `graceful_timeout` lets in-flight requests finish
   on SIGTERM (a deploy or `systemctl restart`) before workers are stopped. The app's
   own limits on waiting for the database (config.py: DB_READ_TIMEOUT,
