@@ -21,6 +21,11 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 def _env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
@@ -54,6 +59,12 @@ class Config:
     DB_POOL_TIMEOUT = _env_int("DB_POOL_TIMEOUT", 10)
     DB_CONNECT_TIMEOUT = _env_int("DB_CONNECT_TIMEOUT", 3)
     DB_READ_TIMEOUT = _env_int("DB_READ_TIMEOUT", 10)
+    # Seconds a write keeps retrying deadlocks and Galera certification conflicts (with
+    # jittered backoff) before it answers 503 with Retry-After: well under gunicorn's 30 s.
+    DB_RETRY_BUDGET = _env_float("DB_RETRY_BUDGET", 5.0)
+    # Galera: every read waits until this node has applied what the cluster committed
+    # before it (wsrep_sync_wait=1), so a write made through one node is seen through another.
+    DB_CAUSAL_READS = _env_bool("DB_CAUSAL_READS", False)
     # Seconds a SQLite writer waits for its turn, and then again for the file's write lock
     # (held by another program), before answering 503: at most 20 s, under gunicorn's 30 s.
     SQLITE_BUSY_TIMEOUT = _env_int("SQLITE_BUSY_TIMEOUT", 10)

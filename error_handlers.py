@@ -7,10 +7,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from db import db
+from db.galera import NODE_NOT_READY, error_code
 from rate_limits import retry_after_seconds
 from routes.console.errors import error_page, is_console_request
-from utils.exceptions import AppError, RateLimited, ServiceUnavailable
+from services.transaction import safe_rollback
+from utils.exceptions import AppError, NodeNotReady, RateLimited, ServiceUnavailable
 from utils.response_handler import error
 from utils.validation import field_details
 
@@ -26,7 +27,7 @@ HTTP_ERRORS = {
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(AppError)
     def app_error(exc: AppError):
-        db.session.rollback()
+        safe_rollback()  # a Galera node outside the primary component refuses even ROLLBACK (1047)
         response = make_response(error_page(exc.status, exc.message)) if is_console_request() else error(
             exc.status, exc.code, exc.message, exc.details)
         response.headers.update(exc.headers)
@@ -57,7 +58,9 @@ def register_error_handlers(app: Flask) -> None:
     def database_unavailable(exc: OperationalError):
         """Lost connection, lock timeout, database down: retryable, so 503."""
         app.logger.warning("database unavailable: %s", exc.orig)
-        _safe_rollback()
+        safe_rollback()
+        if error_code(exc) == NODE_NOT_READY:  # the load balancer's readiness check moves off this node
+            return app_error(NodeNotReady(details={"database": "node not ready"}))
         return app_error(ServiceUnavailable())
 
     @app.errorhandler(Exception)
@@ -65,14 +68,7 @@ def register_error_handlers(app: Flask) -> None:
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return database_unavailable(exc)
         app.logger.exception("unhandled error")
-        _safe_rollback()
+        safe_rollback()
         if is_console_request():
             return error_page(500)
         return error(500, "INTERNAL_ERROR", "服务器内部错误")
-
-
-def _safe_rollback() -> None:
-    try:
-        db.session.rollback()
-    except Exception:  # the connection may be the very thing that failed
-        db.session.close()

@@ -65,3 +65,22 @@ class UnsupportedMediaType(AppError):
 
 class ServiceUnavailable(AppError):
     status, code, message = 503, "SERVICE_UNAVAILABLE", "数据库暂时不可用，请稍后重试"
+
+
+class WriteConflict(ServiceUnavailable):
+    """Concurrent writers kept colliding (deadlocks, or certification conflicts between
+    Galera nodes) for the whole retry budget: nothing was written, and the same request
+    retried a moment later (with the same Idempotency-Key) will most likely succeed."""
+
+    message = "写入冲突，重试次数已用完，请稍后使用相同的 Idempotency-Key 重试"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+    def __init__(self, details: dict[str, Any] | None = None):
+        super().__init__(details={"cause": "write_conflict", **(details or {})})
+
+
+class NodeNotReady(ServiceUnavailable):
+    """The Galera node this instance uses is not synced or not in the primary component."""
+
+    message = "数据库节点未就绪（未同步或不在集群的主组件中），请稍后重试"
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
