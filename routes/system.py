@@ -1,11 +1,12 @@
 """Service description, health, and the API's own description."""
 from flask import Blueprint, current_app, jsonify, redirect, request, url_for
+from sqlalchemy.exc import OperationalError
 
 from config import VERSION
 from openapi_spec import document_for, operation
 from schemas.system import HealthOut, IndexOut, LiveOut, ReadyOut
 from services import health_service
-from utils.exceptions import ServiceUnavailable
+from utils.exceptions import NodeNotReady, ServiceUnavailable
 from utils.response_handler import success
 
 bp = Blueprint("system", __name__)
@@ -57,8 +58,16 @@ def live():
 
 
 @bp.get("/health/ready")
-@operation(summary="就绪探针（数据库可达、迁移为最新、可以写入）", tag="system", data=ReadyOut)
+@operation(summary="就绪探针（数据库可达、Galera 节点已同步、迁移为最新、可以写入）", tag="system", data=ReadyOut)
 def ready():
+    try:
+        cluster = health_service.cluster_state()
+    except OperationalError as exc:
+        if health_service.node_not_ready(exc):
+            raise NodeNotReady(details={"cluster": {"synced": False}}) from None
+        raise ServiceUnavailable(details={"database": "unreachable"}) from None
+    if cluster is not None and not cluster["synced"]:
+        raise NodeNotReady(details={"cluster": cluster})
     if not health_service.database_reachable():
         raise ServiceUnavailable(details={"database": "unreachable"})
     migrations = health_service.migration_state()
@@ -66,7 +75,8 @@ def ready():
         raise ServiceUnavailable("数据库迁移不是最新，请运行 flask --app main db upgrade", {"migrations": migrations})
     if not health_service.database_writable():
         raise ServiceUnavailable("数据库无法写入（磁盘空间不足或文件只读）", {"database": "not writable"})
-    return success({"status": "ready", "database": "ok", "migrations": migrations})
+    ready_state = {"status": "ready", "database": "ok", "migrations": migrations}
+    return success(ready_state if cluster is None else {**ready_state, "cluster": cluster})
 
 
 @bp.get("/openapi.json")

@@ -25,10 +25,21 @@ class MigrationsOut(ResponseModel):
     managed: bool
 
 
+class ClusterOut(ResponseModel):
+    """A Galera node's own view (its wsrep status variables, without the prefix)."""
+
+    synced: bool
+    ready: str | None = None
+    local_state: str | None = None
+    local_state_comment: str | None = None
+    cluster_status: str | None = None
+
+
 class ReadyOut(ResponseModel):
     status: str
     database: str
     migrations: MigrationsOut
+    cluster: ClusterOut | None = None  # on a Galera node only
 
 
 class DeletedOut(ResponseModel):

@@ -7,8 +7,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from db import MIGRATIONS_DIR, db
+from db.galera import NODE_NOT_READY, error_code, is_cluster_node
 from db.sqlite import database_directory, room_for_writes
-from services.transaction import run_in_write_transaction
+from services.transaction import run_in_write_transaction, safe_rollback
 
 
 def database_reachable() -> bool:
@@ -17,8 +18,31 @@ def database_reachable() -> bool:
         db.session.execute(text("SELECT 1"))
         return True
     except Exception:  # noqa: BLE001 - every failure means the same thing here
-        db.session.rollback()
+        safe_rollback()
         return False
+
+
+# wsrep_local_state 4 is "Synced"; joining, donor and joined nodes are not ready.
+SYNCED = "4"
+CLUSTER_STATUS = text("SHOW GLOBAL STATUS WHERE Variable_name IN"
+                      " ('wsrep_ready', 'wsrep_local_state', 'wsrep_local_state_comment', 'wsrep_cluster_status')")
+
+
+def cluster_state() -> dict | None:
+    """On a Galera node (wsrep_on), whether it may serve: ready, synced and in the primary
+    component. None on SQLite and on a server that is no cluster node. SHOW statements
+    answer even where queries fail with 1047, so the reason can be told."""
+    if db.session.get_bind().dialect.name != "mysql" or not is_cluster_node(db.session.connection()):
+        return None
+    status = {name.removeprefix("wsrep_"): value for name, value in db.session.execute(CLUSTER_STATUS)}
+    status["synced"] = (status.get("ready") == "ON" and status.get("local_state") == SYNCED
+                        and status.get("cluster_status") == "Primary")
+    return status
+
+
+def node_not_ready(exc: OperationalError) -> bool:
+    """The server refused because it is a Galera node not ready to serve (1047)."""
+    return error_code(exc) == NODE_NOT_READY
 
 
 def migration_state() -> dict:
