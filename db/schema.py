@@ -8,12 +8,20 @@ from flask_migrate import upgrade
 from sqlalchemy import Engine, text
 
 from db import MIGRATIONS_DIR, db
+from db.galera import cluster_lease, is_cluster_node
 
 
 @contextmanager
 def _schema_lock(engine: Engine):
-    """Serialise schema creation across processes starting at the same moment."""
+    """Serialise schema creation across processes starting at the same moment: on a
+    Galera cluster across nodes too, where GET_LOCK holds on one node only."""
     if engine.dialect.name == "mysql":
+        with engine.connect() as connection:
+            on_a_cluster = is_cluster_node(connection)
+        if on_a_cluster:
+            with cluster_lease(engine):
+                yield
+            return
         with engine.connect() as connection:
             connection.execute(text("SELECT GET_LOCK('inventory_schema', 120)"))
             try:
