@@ -29,6 +29,11 @@ def engine_options(config: dict) -> dict:
         connect_args = {"charset": "utf8mb4", "connect_timeout": config["DB_CONNECT_TIMEOUT"]}
         if serves_requests():
             connect_args |= {"read_timeout": config["DB_READ_TIMEOUT"], "write_timeout": config["DB_READ_TIMEOUT"]}
+        if config["DB_CAUSAL_READS"]:
+            # Galera: a read first waits until this node applied every write set the cluster
+            # committed before it (docs/cluster.md). Both engines, the session's and the
+            # single-row reads', are built from these options.
+            connect_args["init_command"] = "SET SESSION wsrep_sync_wait = 1"
         options.setdefault("connect_args", connect_args)
     return options
 
