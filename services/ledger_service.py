@@ -45,7 +45,9 @@ def verify(product_id: int | None = None) -> dict[str, Any]:
     and compare each chain's last `after_quantity` and running totals with the stock
     row, and (for the whole ledger) each day's totals with `movement_daily`. Rows stream in
     (product_id, seq) order through the unique index, so memory stays flat; ids must rise
-    with seq, as the log lists movements by id. Every read sees one snapshot, so changes
+    with seq, as the log lists movements by id (on a Galera cluster too: a product's
+    changes are serialised by its stock row, and applying a replicated row raises each
+    node's auto-increment counter past its id; docs/cluster.md). Every read sees one snapshot, so changes
     committed meanwhile are never taken for a broken ledger."""
     begin_snapshot()
     stock_rows = select(Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS)).order_by(Stock.product_id)

@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# A three-node MariaDB Galera cluster on loopback, from Debian's mariadb-server and galera-4:
+# extra mariadbd processes with their own data directories and ports, running as `mysql`,
+# SST by rsync. It never touches the machine's own MariaDB (port 3306, /var/lib/mysql).
+#
+#   cluster.sh start          fresh cluster (a leftover one is removed first); prints the node URLs
+#   cluster.sh stop           every node stopped and the data directories removed
+#   cluster.sh kill N         SIGKILL node N (1–3)
+#   cluster.sh shutdown N     stop node N cleanly
+#   cluster.sh restart N      recover node N's position (--wsrep-recover), start it, wait until it
+#                             is synced again: it catches up by IST when the donor's gcache allows
+#   cluster.sh status         each node's wsrep_local_state_comment and cluster size
+#   cluster.sh urls           the SQLAlchemy URLs of the nodes, comma-separated
+#
+# Node N listens on MySQL port GALERA_MYSQL_PORT+N-1 and Galera port GALERA_GROUP_PORT+10*(N-1);
+# its IST receiver is that Galera port + 1 and its rsync SST receiver + 2.
+set -euo pipefail
+
+BASE=${GALERA_DIR:-/tmp/galera}
+MYSQL_PORT=${GALERA_MYSQL_PORT:-4306}
+GROUP_PORT=${GALERA_GROUP_PORT:-4560}
+NODES=3
+USER_NAME=inventory
+USER_PASSWORD=inventory
+PROVIDER=/usr/lib/galera/libgalera_smm.so
+
+node_dir() { echo "$BASE/node$1"; }
+mysql_port() { echo $((MYSQL_PORT + $1 - 1)); }
+group_port() { echo $((GROUP_PORT + 10 * ($1 - 1))); }
+client() { mariadb --socket="$(node_dir "$1")/mysqld.sock" --user=root --batch --skip-column-names "${@:2}"; }
+status_of() { client "$1" -e "SHOW GLOBAL STATUS LIKE '$2'" 2>/dev/null | cut -f2; }
+
+cluster_address() {
+    local addresses=() n
+    for n in $(seq 1 $NODES); do addresses+=("127.0.0.1:$(group_port "$n")"); done
+    (IFS=,; echo "gcomm://${addresses[*]}")
+}
+
+write_config() {
+    local n=$1 dir port
+    dir=$(node_dir "$n")
+    port=$(group_port "$n")
+    # Short failure detection so a dead node is evicted in a few seconds; a small gcache is
+    # still far larger than what the tests write while a node is down, so rejoins use IST.
+    cat >"$dir.cnf" <<EOF
+[mysqld]
+user=mysql
+datadir=$dir
+socket=$dir/mysqld.sock
+pid-file=$dir/mysqld.pid
+log-error=$dir/error.log
+port=$(mysql_port "$n")
+bind-address=127.0.0.1
+skip-name-resolve
+character-set-server=utf8mb4
+collation-server=utf8mb4_unicode_ci
+default-storage-engine=InnoDB
+binlog_format=ROW
+innodb_autoinc_lock_mode=2
+innodb_buffer_pool_size=64M
+innodb_log_file_size=32M
+innodb_flush_log_at_trx_commit=2
+max_connections=300
+wsrep_on=ON
+wsrep_provider=$PROVIDER
+wsrep_cluster_name=inventory_loopback
+wsrep_cluster_address=$(cluster_address)
+wsrep_node_name=node$n
+wsrep_node_address=127.0.0.1:$port
+wsrep_sst_method=rsync
+wsrep_sst_receive_address=127.0.0.1:$((port + 2))
+wsrep_slave_threads=2
+wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:$port;ist.recv_addr=127.0.0.1:$((port + 1));gcache.size=128M;evs.keepalive_period=PT0.5S;evs.inactive_check_period=PT0.5S;evs.suspect_timeout=PT3S;evs.inactive_timeout=PT6S;evs.install_timeout=PT6S"
+EOF
+}
+
+running_pid() {
+    local pid_file
+    pid_file="$(node_dir "$1")/mysqld.pid"
+    [ -s "$pid_file" ] && [[ "$(ps -o stat= -p "$(cat "$pid_file")" 2>/dev/null)" =~ ^[[:space:]]*[^Z[:space:]] ]] && cat "$pid_file"
+}
+
+# Processes started for node N: mariadbd itself and, during an SST, its rsync helpers.
+node_processes() { pgrep -f -- "$(node_dir "$1")([/. ]|$)" || true; }
+
+kill_node() {
+    local pids
+    pids=$(node_processes "$1")
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
+    for _ in $(seq 1 50); do [ -z "$(node_processes "$1")" ] && return 0; sleep 0.1; done
+}
+
+wait_synced() {
+    local n=$1 seconds=${2:-60} state
+    for _ in $(seq 1 $((seconds * 5))); do
+        if ! kill -0 "$3" 2>/dev/null; then
+            echo "node$n exited; its log:" >&2
+            tail -n 30 "$(node_dir "$n")/error.log" >&2
+            return 1
+        fi
+        state=$(status_of "$n" wsrep_local_state || true)
+        [ "$state" = 4 ] && [ "$(status_of "$n" wsrep_ready)" = ON ] && return 0
+        sleep 0.2
+    done
+    echo "node$n not synced after ${seconds}s; its log:" >&2
+    tail -n 30 "$(node_dir "$n")/error.log" >&2
+    return 1
+}
+
+launch() {  # launch N [mariadbd options…]: start node N in the background, wait until synced
+    local n=$1 pid
+    rm -f "$(node_dir "$n")/mysqld.pid"
+    /usr/sbin/mariadbd --defaults-file="$(node_dir "$n").cnf" "${@:2}" \
+        >>"$(node_dir "$n")/console.log" 2>&1 </dev/null &
+    pid=$!
+    disown "$pid" 2>/dev/null || true
+    wait_synced "$n" 60 "$pid"
+}
+
+start() {
+    stop_all
+    mkdir -p "$BASE"
+    chown mysql:mysql "$BASE"
+    for n in $(seq 1 $NODES); do
+        install -d -o mysql -g mysql "$(node_dir "$n")"
+        write_config "$n"
+    done
+    mariadb-install-db --defaults-file="$(node_dir 1).cnf" --skip-test-db \
+        --auth-root-authentication-method=socket >"$BASE/install.log" 2>&1 \
+        || { cat "$BASE/install.log" >&2; exit 1; }
+    launch 1 --wsrep-new-cluster
+    client 1 -e "CREATE USER IF NOT EXISTS '$USER_NAME'@'127.0.0.1' IDENTIFIED BY '$USER_PASSWORD';
+                 GRANT ALL ON *.* TO '$USER_NAME'@'127.0.0.1';
+                 CREATE USER IF NOT EXISTS 'haproxy_check'@'127.0.0.1';"
+    for n in $(seq 2 $NODES); do launch "$n"; done  # an empty data directory joins by rsync SST
+    urls
+}
+
+stop_all() {
+    local n pid
+    for n in $(seq 1 $NODES); do
+        pid=$(running_pid "$n" || true)
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done
+    for n in $(seq 1 $NODES); do
+        for _ in $(seq 1 100); do [ -z "$(running_pid "$n" || true)" ] && break; sleep 0.1; done
+        kill_node "$n"
+        rm -rf "$(node_dir "$n")" "$(node_dir "$n").cnf"
+    done
+}
+
+shutdown_node() {
+    local pid
+    pid=$(running_pid "$1" || true)
+    [ -z "$pid" ] && return 0
+    kill -TERM "$pid"
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill_node "$1"
+}
+
+restart() {
+    local n=$1 dir position
+    dir=$(node_dir "$n")
+    kill_node "$n"  # nothing of the old process may hold the data directory
+    # The position the node's InnoDB reached: with it the node asks the cluster for the
+    # missing write sets only (IST), where an unknown position (-1 after a crash) means SST.
+    /usr/sbin/mariadbd --defaults-file="$dir.cnf" --wsrep-recover --log-error="$dir/recover.log" \
+        >/dev/null 2>&1 </dev/null
+    position=$(sed -n 's/.*WSREP: Recovered position: *//p' "$dir/recover.log" | tail -n 1)
+    [ -n "$position" ] || { echo "no recovered position in $dir/recover.log" >&2; exit 1; }
+    echo "node$n recovered position $position" >&2
+    launch "$n" --wsrep-start-position="$position"
+}
+
+status() {
+    local n
+    for n in $(seq 1 $NODES); do
+        if [ -n "$(running_pid "$n" || true)" ]; then
+            echo "node$n port $(mysql_port "$n"): $(status_of "$n" wsrep_local_state_comment)," \
+                 "cluster size $(status_of "$n" wsrep_cluster_size), $(status_of "$n" wsrep_cluster_status)"
+        else
+            echo "node$n port $(mysql_port "$n"): down"
+        fi
+    done
+}
+
+urls() {
+    local n out=()
+    for n in $(seq 1 $NODES); do
+        out+=("mysql+mysqldb://$USER_NAME:$USER_PASSWORD@127.0.0.1:$(mysql_port "$n")/?charset=utf8mb4")
+    done
+    (IFS=,; echo "${out[*]}")
+}
+
+node_arg() {
+    [[ "${1:-}" =~ ^[1-3]$ ]] || { echo "which node? 1, 2 or 3" >&2; exit 2; }
+    echo "$1"
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop_all ;;
+    kill) kill_node "$(node_arg "${2:-}")" ;;
+    shutdown) shutdown_node "$(node_arg "${2:-}")" ;;
+    restart) restart "$(node_arg "${2:-}")" ;;
+    status) status ;;
+    urls) urls ;;
+    *) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;
+esac
