@@ -17,7 +17,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PROJECT_DIR, LiveServer, _free_port
+from tests.conftest import PROJECT_DIR, LiveServer, _free_port, answers_200
 
 GALERA_URLS = [url for url in os.environ.get("TEST_GALERA_URLS", "").split(",") if url]
 HARNESS = PROJECT_DIR / "deploy" / "galera" / "cluster.sh"
@@ -190,15 +190,8 @@ class HAProxy:
         path.write_text(config)
         self.process = subprocess.Popen(["haproxy", "-db", "-f", str(path)], stdout=open(directory / "haproxy.log", "w"),
                                         stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/health/ready", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"haproxy did not come up: {(directory / 'haproxy.log').read_text()}")
+        if not answers_200(f"{self.url}/health/ready", seconds=20):
+            raise RuntimeError(f"haproxy did not come up: {(directory / 'haproxy.log').read_text()}")
 
     def stop(self) -> None:
         self.process.terminate()

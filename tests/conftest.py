@@ -83,6 +83,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def answers_200(url: str, seconds: float) -> bool:
+    """Whether `url` answers 200 within `seconds` (asked every 0.2 s)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return True
+        except requests.RequestException:  # not listening yet
+            pass
+        time.sleep(0.2)
+    return False
+
+
 class LiveServer:
     """gunicorn running `main:app` with the project's config, on a free loopback port."""
 
@@ -197,13 +210,8 @@ class NginxProxy:
             ["nginx", "-p", str(directory), "-c", str(directory / "nginx.conf")],
             stdout=open(directory / "nginx.out", "w"), stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/health", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
-                time.sleep(0.2)
+        if answers_200(f"{self.url}/health", seconds=20):
+            return
         raise RuntimeError(f"nginx did not come up: {(directory / 'error.log').read_text()}")
 
     def stop(self) -> None:
