@@ -1,11 +1,11 @@
-"""Benchmark: `python -m bench [--db sqlite|mysql] [--products N] [--movements M]`.
+"""Benchmark: `python -m bench [--db sqlite|mysql] [--products N] [--movements M] [--port P]`.
 
 Seeds a fresh database, starts the service under gunicorn with the project's config
 and, beside it, bare Flask endpoints under the same settings (bench/bare_app.py: the
 ceiling of this stack on this machine, and the floors: the least a read and a durable
 write can do on the same database), drives them with wrk and prints a table:
 requests/s, p50, p99, errors, the ratio to the ceiling, the workers' CPU per request,
-and their memory.
+and their memory. bench/scenarios.py says what each row requests.
 
 A shared machine's speed drifts by tens of percent from minute to minute, so every
 throughput goal is measured in rounds of the ceiling, then the goal's floor and the
@@ -18,63 +18,42 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import requests
 
 from bench import ROOT, mysql, seed, service_env, wrk
 from bench.bare_app import prepare_floor
+from bench.scenarios import BARE_KINDS, BATCH_SIZE, CEILING, FLOORS, HOT_PRODUCTS, SCENARIOS, SCRIPTS, workloads
 
-HOT_PRODUCTS = 200
-BATCH_SIZE = 20
-# Any other kind: random GETs of its path.
-SCRIPTS = {"write": wrk.ADD_AND_REDUCE, "floor-write": wrk.ADD_AND_REDUCE, "batch": wrk.BATCH, "walk": wrk.WALK}
 ROUNDS = 3  # rounds of ceiling, floor and endpoint behind each throughput goal
-CEILING = ("ceiling: bare Flask", "/ping?n=%d", "ceiling", 16, None)
-# Each throughput goal's floor, by the goal's kind: measured in the same rounds.
-FLOORS = {
-    "catalogue": ("floor: one-row read", "/floor/stock/%d", "floor-read", 16, None),
-    "write": ("floor: smallest durable write", "/floor/stock", "floor-write", 16, None),
-}
-BARE_KINDS = {"ceiling", "floor-read", "floor-write"}  # served by bench/bare_app.py
-# name, path (with %d for a random number), kind, connections, goal
-SCENARIOS = [
-    ("product read", "/api/products/%d", "catalogue", 16, ("ratio", 0.7)),
-    ("stock read", "/api/stock/product/%d", "catalogue", 16, ("ratio", 0.7)),
-    ("stock add/reduce", "/api/stock", "write", 16, ("ratio", 0.5)),
-    # Latency goals are measured below saturation (4 connections): at 16 a closed-loop
-    # load generator keeps every worker busy and p99 becomes the length of the queue.
-    ("product list page", "/api/products/?page=%d", "pages", 4, ("p99", 50)),
-    ("product search by category", "/api/products/?category=%%E9%%A3%%9F%%E5%%93%%81&page=%d", "category-pages", 4, ("p99", 50)),
-    ("low-stock list", "/api/stock/low-stock?page=%d", "few-pages", 4, ("p99", 50)),
-    ("movement log page", "/api/logs/?page=%d", "pages", 4, ("p99", 50)),
-    # Each wrk thread one connection, so that every walk follows its own cursor.
-    ("movement log, walked by cursor", "/api/logs/?before_id=%d", "walk", 4, ("p99", 50)),
-    ("a product's movement history", "/api/logs/product/%d", "catalogue", 4, ("p99", 20)),
-    ("statistics, whole range", "/api/logs/statistics?n=%d", "any", 2, ("p99", 300)),
-    # Not a goal: what a client gains by sending movements in batches (BATCH_SIZE each).
-    # Last, so that the database's work after these writes falls on no measured goal.
-    (f"stock batch, {BATCH_SIZE} movements each", None, "batch", 16, None),
-]
 
 
 def _database(kind: str, directory: Path, driver: str, name: str) -> str:
+    """A fresh database: a SQLite file in `directory`, or the MariaDB database `name`."""
     if kind == "sqlite":
         return f"sqlite:///{directory / name}.db"
-    return mysql.fresh_database(f"inventory_{name}", driver)
+    return mysql.fresh_database(name, driver)
 
 
-def _serve(module: str, port: int, env: dict, log: Path) -> subprocess.Popen:
+@dataclass
+class Server:
+    process: subprocess.Popen
+    url: str
+
+
+def _serve(module: str, port: int, env: dict, log: Path) -> Server:
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", module],
         cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
     )
+    url = f"http://127.0.0.1:{port}"
     probe = "/ping" if "bare" in module else "/health"
     for _ in range(300):
         try:
-            if requests.get(f"http://127.0.0.1:{port}{probe}", timeout=5).status_code == 200:
-                return process
+            if requests.get(f"{url}{probe}", timeout=5).status_code == 200:
+                return Server(process, url)
         except requests.RequestException:
             time.sleep(0.2)
     raise RuntimeError(log.read_text()[-3000:])
@@ -121,18 +100,16 @@ def _database_cpu_seconds(pids: tuple[int, ...]) -> float:
     return sum(sum(_cpu_ticks(pid)[0:2]) for pid in pids) / os.sysconf("SC_CLK_TCK")
 
 
-def _drive(scenario: tuple, ranges: dict, duration: int, servers: dict, database_pids: tuple[int, ...]) -> wrk.Result:
+def _drive(scenario: tuple, loads: dict, duration: int, servers: dict, database_pids: tuple[int, ...]) -> wrk.Result:
     """One wrk run of a scenario, with the CPU its server's workers and the database
     server spent per request."""
     name, path, kind, connections, _ = scenario
-    first, last = ranges[kind]
-    port = 8702 if kind in BARE_KINDS else 8701
-    values = {"seed": 1, "path": path, "first": first, "last": last, "size": BATCH_SIZE}
+    server = servers["bare" if kind in BARE_KINDS else "service"]
+    values = {"seed": 1, "path": path, "size": BATCH_SIZE, **loads[kind]}
     script = SCRIPTS.get(kind, wrk.RANDOM_GET) % values
-    spent, served = _workers_cpu_seconds(servers[port]), _database_cpu_seconds(database_pids)
-    result = wrk.run(f"http://127.0.0.1:{port}", script, duration, connections,
-                     threads=connections if kind == "walk" else 2)
-    spent, served = _workers_cpu_seconds(servers[port]) - spent, _database_cpu_seconds(database_pids) - served
+    spent, served = _workers_cpu_seconds(server.process), _database_cpu_seconds(database_pids)
+    result = wrk.run(server.url, script, duration, connections, threads=connections if "walk" in kind else 2)
+    spent, served = _workers_cpu_seconds(server.process) - spent, _database_cpu_seconds(database_pids) - served
     requests_done = max(1, result.requests)
     result = replace(result, worker_cpu_us=spent / requests_done * 1e6,
                      database_cpu_us=served / requests_done * 1e6 if database_pids else None)
@@ -150,7 +127,7 @@ def _row(scenario: tuple, result: wrk.Result, ceiling: float) -> tuple:
     return name, connections, result, goal, ceiling
 
 
-def _compare(scenario: tuple, ranges: dict, duration: int, rows: list, servers: dict,
+def _compare(scenario: tuple, loads: dict, duration: int, rows: list, servers: dict,
              database_pids: tuple[int, ...]) -> wrk.Result:
     """A throughput goal: ROUNDS runs of the ceiling, then the goal's floor and the
     scenario, in turns one first and the other (so that neither always follows the
@@ -159,9 +136,9 @@ def _compare(scenario: tuple, ranges: dict, duration: int, rows: list, servers: 
     seconds = max(1, duration // ROUNDS)
     rounds = []
     for index in range(ROUNDS):
-        ceiling = _drive(CEILING, ranges, seconds, servers, database_pids)
+        ceiling = _drive(CEILING, loads, seconds, servers, database_pids)
         pair = (floor, scenario) if index % 2 == 0 else (scenario, floor)
-        measured = {each[0]: _drive(each, ranges, seconds, servers, database_pids) for each in pair}
+        measured = {each[0]: _drive(each, loads, seconds, servers, database_pids) for each in pair}
         rounds.append((ceiling, measured[floor[0]], measured[scenario[0]]))
     rounds.sort(key=lambda runs: runs[2].requests_per_second / runs[0].requests_per_second)
     ceiling, floor_result, result = rounds[len(rounds) // 2]
@@ -179,49 +156,47 @@ def main() -> None:
     parser.add_argument("--movements", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--only", help="run only scenarios whose name contains this")
+    parser.add_argument("--port", type=int, default=8701, help="the service's port; the bare app takes the next one")
+    parser.add_argument("--mysql-database", default="inventory_bench",
+                        help="for --db mysql: the database, dropped and made afresh (the floor's tables go in it too)")
     args = parser.parse_args()
 
     directory = Path(tempfile.mkdtemp(prefix="inventory-bench-"))
-    url = _database(args.db, directory, args.mysql_driver, "bench")
+    url = _database(args.db, directory, args.mysql_driver, "bench" if args.db == "sqlite" else args.mysql_database)
     env = service_env(url)
     started = time.perf_counter()
+    seeded_at = time.time()
     seed(env, args.products, args.movements)
     print(f"seeded {args.products} products, {args.movements} movements in {time.perf_counter() - started:.0f}s")
-    floor_url = _database(args.db, directory, args.mysql_driver, "bench_floor")
+    # On SQLite a file of its own, so that the floor's writes never wait for the service's.
+    floor_url = _database(args.db, directory, args.mysql_driver, "bench_floor") if args.db == "sqlite" else url
     prepare_floor(floor_url, args.products + HOT_PRODUCTS)
 
-    servers = {8701: _serve("main:app", 8701, env, directory / "app.log")}
+    servers = {"service": _serve("main:app", args.port, env, directory / "app.log")}
     try:
-        servers[8702] = _serve("bench.bare_app:app", 8702, {**env, "FLOOR_DATABASE_URL": floor_url},
-                               directory / "bare.log")
-        first_hot = args.products + 1
+        servers["bare"] = _serve("bench.bare_app:app", args.port + 1, {**env, "FLOOR_DATABASE_URL": floor_url},
+                                 directory / "bare.log")
         for i in range(HOT_PRODUCTS):
-            requests.post("http://127.0.0.1:8701/api/products/", timeout=30, json={
+            requests.post(f"{servers['service'].url}/api/products/", timeout=30, json={
                 "name": f"压测商品{i}", "sku": f"BENCH-{i}", "price": 9.9, "initial_quantity": 1_000_000})
-        ranges = {
-            "ceiling": (1, 1_000_000), "any": (1, 1_000_000), "catalogue": (1, args.products),
-            "write": (first_hot, first_hot + HOT_PRODUCTS - 1), "batch": (first_hot, first_hot + HOT_PRODUCTS - 1),
-            "floor-write": (first_hot, first_hot + HOT_PRODUCTS - 1), "floor-read": (1, args.products),
-            "pages": (1, max(1, args.products // 20)), "category-pages": (1, max(1, args.products // 160)),
-            "few-pages": (1, 10), "walk": (1, args.movements),
-        }
+        loads = workloads(servers["service"].url, args.products, args.movements, seeded_at)
         rows, ceiling, database_pids = [], None, _database_server_pids(args.db)
         for scenario in SCENARIOS:
             if args.only and args.only not in scenario[0]:
                 continue
             if scenario[4] and scenario[4][0] == "ratio":
-                ceiling = _compare(scenario, ranges, args.duration, rows, servers, database_pids)
+                ceiling = _compare(scenario, loads, args.duration, rows, servers, database_pids)
                 continue
             if ceiling is None:
-                ceiling = _drive(CEILING, ranges, args.duration, servers, database_pids)
+                ceiling = _drive(CEILING, loads, args.duration, servers, database_pids)
                 rows.append(_row(CEILING, ceiling, ceiling.requests_per_second))
-            rows.append(_row(scenario, _drive(scenario, ranges, args.duration, servers, database_pids),
+            rows.append(_row(scenario, _drive(scenario, loads, args.duration, servers, database_pids),
                              ceiling.requests_per_second))
-        rss = _worker_rss_mb(servers[8701])
+        rss = _worker_rss_mb(servers["service"].process)
     finally:
-        for process in servers.values():
-            process.terminate()
-            process.wait(timeout=60)
+        for server in servers.values():
+            server.process.terminate()
+            server.process.wait(timeout=60)
 
     # The whole ledger is proved by the CLI: a million rows take longer than a request may.
     checked = subprocess.run([sys.executable, "-m", "flask", "--app", "main", "ledger", "verify"], cwd=ROOT,

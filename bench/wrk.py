@@ -63,6 +63,44 @@ response = function(status, headers, body)
 end
 """
 
+# A sort drawn from `sorts` (both directions) and a page anywhere in the list.
+SORTED_PAGES = SEED_PER_THREAD + """
+local sorts = {%(sorts)s}
+request = function()
+  local sort = sorts[math.random(#sorts)]
+  return wrk.format("GET", string.format("%(path)s", sort, math.random(%(first)d, %(last)d)))
+end
+"""
+
+# A client walking a list by cursor: each thread draws a sort and a page to start at,
+# then follows `next_after` from every answer, and draws again at the end of the list.
+SORTED_WALK = SEED_PER_THREAD + """
+local sorts = {%(sorts)s}
+local sort, cursor = nil, nil
+request = function()
+  if cursor == nil then
+    sort = sorts[math.random(#sorts)]
+    return wrk.format("GET", string.format("%(path)s&page=%%d", sort, math.random(%(first)d, %(last)d)))
+  end
+  return wrk.format("GET", string.format("%(path)s&after=%%s", sort, cursor))
+end
+response = function(status, headers, body)
+  cursor = string.match(body, '"next_after":"([%%w_%%-]+)"')
+end
+"""
+
+# A time range drawn from first..last (unix seconds), to the second: almost always
+# with partial days at both ends; with `products`, for one product drawn from 1..products.
+RANGES = SEED_PER_THREAD + """
+local function instant(t) return os.date("!%%Y-%%m-%%dT%%H:%%M:%%SZ", t) end
+request = function()
+  local from = math.random(%(first)d, %(last)d)
+  local path = string.format("%(path)s", instant(from), instant(math.random(from, %(last)d)))
+  if %(products)d > 0 then path = path .. "&product_id=" .. math.random(1, %(products)d) end
+  return wrk.format("GET", path)
+end
+"""
+
 
 @dataclass
 class Result:
