@@ -7,10 +7,13 @@ from sqlalchemy import Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db import db
-from models.types import MYSQL_TABLE_ARGS, Code, Label, UTCDateTime, utcnow
+from models.types import LIVE, MYSQL_TABLE_ARGS, Code, Label, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from models.stock import Stock
+
+# The list's sorts besides `id`, whose order the indexes on `deleted_at` already have.
+SORTED = ("name", "price", "sku", "created_at", "updated_at")
 
 
 class Product(db.Model):
@@ -18,12 +21,11 @@ class Product(db.Model):
 
     __tablename__ = "products"
     __table_args__ = (
-        Index("ix_products_name", "name"),
         Index("ix_products_category", "category", "deleted_at"),  # covers the category filter and its count
-        Index("ix_products_price", "price"),
-        Index("ix_products_created_at", "created_at"),
-        Index("ix_products_updated_at", "updated_at"),
         Index("ix_products_deleted_at", "deleted_at"),  # counts of live products read the index only
+        # Every sort of the list, alone and within a category (services/pagination.py).
+        *(Index(f"ix_products_live_{sort}", "deleted_at", sort, sqlite_where=LIVE) for sort in SORTED),
+        *(Index(f"ix_products_category_{sort}", "category", "deleted_at", sort, sqlite_where=LIVE) for sort in SORTED),
         MYSQL_TABLE_ARGS,
     )
 

@@ -1,7 +1,7 @@
 """Column types shared by the models."""
 from datetime import datetime, timezone
 
-from sqlalchemy import BigInteger, DateTime, Integer, String
+from sqlalchemy import BigInteger, DateTime, Integer, String, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator
 
@@ -30,6 +30,10 @@ class UTCDateTime(TypeDecorator):
     def process_result_value(self, value, dialect):
         return value.replace(tzinfo=timezone.utc) if value is not None else None
 
+    @property
+    def python_type(self) -> type:
+        return datetime
+
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -48,3 +52,7 @@ MYSQL_TABLE_ARGS = {
     "mysql_charset": "utf8mb4",
     "mysql_collate": "utf8mb4_unicode_ci",
 }
+
+# The rows a list shows: an index of a list's sort leads with `deleted_at` (MariaDB
+# walks the live rows' end of it) and is partial on SQLite (services/pagination.py).
+LIVE = text("deleted_at IS NULL")

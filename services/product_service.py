@@ -137,13 +137,14 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
 def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> None:
     """Soft delete: the product leaves every read, its SKU is released for reuse,
     its stock row stays frozen at its last count and its ledger stays queryable.
-    Its reorder threshold is cleared: a deleted product is never low on stock, so the
-    low-stock list can be read from the stock rows' own index."""
+    The stock row carries the deletion too, and its reorder threshold is cleared (a
+    deleted product is never low on stock), so the stock lists read the stock rows'
+    own indexes."""
 
     def work() -> None:
         product = _lock_live_product(product_id, if_match)
         count_live(product.category, -1)
-        product.deleted_at = utcnow()
+        product.deleted_at = product.stock.deleted_at = utcnow()
         product.sku = None
         product.stock.min_quantity = 0
 
