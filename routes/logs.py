@@ -13,7 +13,7 @@ from schemas.log import (
     VerifyOut,
     VerifyQuery,
 )
-from services import ledger_service, log_service
+from services import ledger_service, log_service, statistics_service
 from utils.response_handler import paginated, success
 
 bp = Blueprint("logs", __name__, url_prefix="/api/logs")
@@ -44,7 +44,7 @@ def product_logs(product_id: int):
 @bp.get("/statistics")
 @operation(summary="流水统计", tag="logs", data=StatisticsOut, query=StatisticsQuery)
 def statistics():
-    return success(dump(StatisticsOut, log_service.statistics(query_args(StatisticsQuery))))
+    return success(dump(StatisticsOut, statistics_service.statistics(query_args(StatisticsQuery))))
 
 
 @bp.get("/actions")

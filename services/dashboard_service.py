@@ -9,7 +9,7 @@ from sqlalchemy import Numeric, case, func, select, type_coerce
 from db import db
 from models import Product, Stock, StockLog
 from models.types import utcnow
-from services import log_service
+from services import statistics_service
 
 DEFAULT_DAYS = 30
 HISTORY_POINTS = 200
@@ -55,7 +55,7 @@ def daily_movements(days: int = DEFAULT_DAYS, today: date | None = None) -> list
     (today included), days without movements as zeros."""
     today = today or utcnow().date()
     first = today - timedelta(days=days - 1)
-    found = {day["date"]: day for day in log_service.daily_totals(first, today)}
+    found = {day["date"]: day for day in statistics_service.daily_totals(first, today)}
     return [
         found.get(key, {"date": key, "in": 0, "out": 0, "adjust": 0})
         for key in ((first + timedelta(days=offset)).isoformat() for offset in range(days))

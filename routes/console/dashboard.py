@@ -4,7 +4,7 @@ from flask import render_template
 from routes.console import bp
 from routes.console.common import query_or_errors
 from schemas.log import LogQuery, StatisticsQuery
-from services import dashboard_service, log_service
+from services import dashboard_service, log_service, statistics_service
 
 RECENT = 10
 
@@ -25,5 +25,5 @@ def statistics():
     """The API's `/api/logs/statistics` for a chosen range and product."""
     query, errors = query_or_errors(StatisticsQuery)
     return render_template(
-        "console/statistics.html", stats=log_service.statistics(query), query=query, errors=errors
+        "console/statistics.html", stats=statistics_service.statistics(query), query=query, errors=errors
     )

@@ -1,0 +1,149 @@
+"""Statistics over any range, read from the per-day running totals for whole days and
+from the ledger for the partial days at the edges, equal a plain aggregation of the
+ledger's rows, for every product and for one."""
+import random
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta, timezone
+
+import pytest
+
+from tests.helpers import ok
+
+ACTIONS = ("in", "out", "adjust")
+RANGES = 40
+
+
+@pytest.fixture
+def history(client, runner):
+    """90 days of movements over 30 products (a few a day), two of them deleted since;
+    every ledger row, and the products' names."""
+    result = runner.invoke(args=["seed", "--products", "30", "--movements", "900", "--random-seed", "11"])
+    assert result.exit_code == 0, result.output
+    products = {item["id"]: item for item in ok(client.get("/api/products/?per_page=100"))["items"]}
+    for gone in list(products)[:2]:
+        ok(client.delete(f"/api/products/{gone}"))
+    rows, older = [], ""
+    while older is not None:
+        page = ok(client.get(f"/api/logs/?per_page=100{older and f'&before_id={older}'}"))
+        rows += page["items"]
+        older = page["pagination"]["next_before_id"]
+    for row in rows:
+        row["at"] = datetime.fromisoformat(row["created_at"].replace("Z", "+00:00"))
+    return {"rows": rows, "names": {pid: item["name"] for pid, item in products.items()},
+            "skus": {pid: item["sku"] for pid, item in list(products.items())[2:]}}
+
+
+def _bounds(start: date | datetime | None, end: date | datetime | None):
+    """As the contract reads a range: `start` inclusive, `end` inclusive, a date-only
+    `end` covering that whole day."""
+    lower = start if isinstance(start, datetime) or start is None else datetime.combine(start, time.min, timezone.utc)
+    def inside(at: datetime) -> bool:
+        if lower is not None and at < lower:
+            return False
+        if isinstance(end, datetime):
+            return at <= end
+        return end is None or at.date() <= end
+    return inside
+
+
+def expected(history: dict, start=None, end=None, product_id: int | None = None) -> dict:
+    """The statistics of the rows in the range, added up one by one."""
+    inside = _bounds(start, end)
+    rows = [row for row in history["rows"] if inside(row["at"]) and product_id in (None, row["product_id"])]
+    by_action = {action: {"count": 0, "quantity": 0} for action in ACTIONS}
+    daily: dict[str, dict] = {}
+    products: dict[int, dict] = defaultdict(lambda: {"movements": 0, "total_in": 0, "total_out": 0, "units_moved": 0})
+    for row in rows:
+        by_action[row["action"]]["count"] += 1
+        by_action[row["action"]]["quantity"] += row["quantity"]
+        day = daily.setdefault(row["at"].date().isoformat(), {"date": row["at"].date().isoformat(), **dict.fromkeys(ACTIONS, 0)})
+        day[row["action"]] += row["quantity"]
+        totals = products[row["product_id"]]
+        totals["movements"] += 1
+        if row["action"] != "adjust":
+            totals[f"total_{row['action']}"] += row["quantity"]
+        totals["units_moved"] += abs(row["quantity"])
+    top = sorted(products.items(), key=lambda item: (-item[1]["units_moved"], item[0]))[:10]
+    unbounded = start is None and end is None and product_id is None
+    return {
+        "total_logs": len(rows),
+        "total_in": by_action["in"]["quantity"],
+        "total_out": by_action["out"]["quantity"],
+        "net_change": by_action["in"]["quantity"] - by_action["out"]["quantity"] + by_action["adjust"]["quantity"],
+        "by_action": by_action,
+        "top_products": [{"product_id": pid, "name": history["names"][pid],
+                          "sku": _sku(history, rows, pid, unbounded), **totals} for pid, totals in top],
+        "daily": sorted(daily.values(), key=lambda entry: entry["date"]),
+    }
+
+
+def _sku(history: dict, rows: list, product_id: int, unbounded: bool) -> str:
+    """A live product's SKU; a deleted one's from its movements: the last of all, or
+    within a range the greatest."""
+    if product_id in history["skus"]:
+        return history["skus"][product_id]
+    own = [row for row in (history["rows"] if unbounded else rows) if row["product_id"] == product_id]
+    return max(own, key=lambda row: row["seq"])["sku"] if unbounded else max(row["sku"] for row in own)
+
+
+def _instant(rng: random.Random, first: datetime, last: datetime) -> datetime:
+    seconds = rng.uniform(0, (last - first).total_seconds())
+    return first + timedelta(seconds=seconds, microseconds=rng.randrange(1_000_000))
+
+
+def _random_ranges(history: dict, seed: int):
+    """Ranges of every shape: instants to the microsecond (partial days at both ends),
+    dates (whole days), one bound only, within one day, empty, reversed."""
+    rng = random.Random(seed)
+    first, last = history["rows"][-1]["at"] - timedelta(days=2), history["rows"][0]["at"] + timedelta(days=2)
+    for _ in range(RANGES):
+        start, end = sorted([_instant(rng, first, last), _instant(rng, first, last)])
+        shape = rng.randrange(7)
+        if shape == 1:
+            start, end = start.date(), end.date()
+        elif shape == 2:
+            start, end = start.date(), end
+        elif shape == 3:
+            start, end = None, rng.choice([end, end.date()])
+        elif shape == 4:
+            start, end = rng.choice([start, start.date()]), None
+        elif shape == 5:
+            end = start + timedelta(hours=rng.uniform(0, 30))
+        elif shape == 6:
+            start, end = end, start
+        yield start, end
+
+
+def _query(start, end, product_id: int | None = None) -> dict:
+    spelled = {"start_date": start, "end_date": end, "product_id": product_id}
+    return {key: value.isoformat() if isinstance(value, date) else value
+            for key, value in spelled.items() if value is not None}
+
+
+def test_statistics_of_any_range_equal_an_aggregation_of_its_ledger_rows(client, history):
+    assert ok(client.get("/api/logs/statistics")) == expected(history)
+    for start, end in _random_ranges(history, seed=1):
+        assert ok(client.get("/api/logs/statistics", query_string=_query(start, end))) == expected(history, start, end), (
+            start, end)
+
+
+def test_statistics_of_one_product_over_any_range_equal_its_ledger_rows(client, history):
+    rng = random.Random(2)
+    for start, end in _random_ranges(history, seed=3):
+        product_id = rng.choice(list(history["names"]))
+        answer = ok(client.get("/api/logs/statistics", query_string=_query(start, end, product_id)))
+        assert answer == expected(history, start, end, product_id), (start, end, product_id)
+
+
+@pytest.mark.parametrize("bounds", [
+    ("2000-01-01T00:00:00Z", None), (None, "2999-12-31"), ("0001-01-01", "9999-12-31"),
+    ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z"), ("9999-12-31T12:00:00Z", None),
+    (None, "0001-01-01"), ("9999-12-31", "9999-12-31"),
+])
+def test_statistics_at_the_ends_of_time(client, history, bounds):
+    start, end = (None if bound is None else bound for bound in bounds)
+    parsed = [None if bound is None else (date.fromisoformat(bound) if len(bound) == 10
+                                          else datetime.fromisoformat(bound.replace("Z", "+00:00"))) for bound in bounds]
+    answer = ok(client.get("/api/logs/statistics", query_string={
+        key: value for key, value in (("start_date", start), ("end_date", end)) if value is not None}))
+    assert answer == expected(history, *parsed)
