@@ -21,6 +21,8 @@
   master before forking and in each worker once it is ready: otherwise each worker's
   full collections walk all ~100,000 of those objects every few seconds under traffic
   (~55 ms of CPU each here, 65–215 ms of a request's time under load).
+- Request lines up to 8 KB (gunicorn's most; Nginx's default buffers take as much):
+  a list's cursor holds its row's sort value, a name of up to 200 characters.
 - The app writes one JSON line per request itself, so gunicorn's access log is off
   unless GUNICORN_ACCESSLOG names a file (or `-`).
 - Prometheus metrics from every worker are summed through files in
@@ -44,6 +46,7 @@ threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+limit_request_line = 8190
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
 preload_app = os.environ.get("GUNICORN_PRELOAD", "true").strip().lower() not in {"0", "false", "no", "off"}

@@ -40,7 +40,7 @@ class Operation:
     body: type[BaseModel] | None = None
     status: int = 200
     paginated: bool = False
-    cursor: bool = False  # a movement list: its pagination also says where the next page starts
+    ledger: bool = False  # a movement list: its pagination also names the next page by id
     errors: tuple[str, ...] = ()
     description: str = ""
     example: dict | None = None  # a request body example
@@ -73,13 +73,13 @@ def _error_statuses() -> dict[str, int]:
 ERROR_STATUS = _error_statuses()
 
 
-def _envelope(data_schema: dict | None, paginated: bool, cursor: bool = False) -> dict:
+def _envelope(data_schema: dict | None, paginated: bool, ledger: bool = False) -> dict:
     if paginated:
         data_schema = {
             "type": "object",
             "required": ["items", "pagination"],
             "properties": {"items": {"type": "array", "items": data_schema},
-                           "pagination": {"$ref": REF.format(model="LedgerPagination" if cursor else "Pagination")}},
+                           "pagination": {"$ref": REF.format(model="LedgerPagination" if ledger else "Pagination")}},
         }
     return {
         "type": "object",
@@ -233,7 +233,7 @@ class _Builder:
             str(op.status): {
                 "description": op.summary,
                 "headers": success_headers,
-                "content": {"application/json": {"schema": _envelope(data_schema, op.paginated, op.cursor)}},
+                "content": {"application/json": {"schema": _envelope(data_schema, op.paginated, op.ledger)}},
             }
         }
         by_status: dict[int, list[str]] = {}
@@ -299,14 +299,19 @@ class Pagination(BaseModel):
     per_page: int
     total: int
     pages: int
+    next_after: str | None = Field(
+        description="Cursor of the last item: pass as `after` for the next page (null: no row follows). With a "
+                    "cursor, `page` is 1 and `total`/`pages` describe the whole filtered list: follow cursors, not `page`.")
+    prev_before: str | None = Field(
+        description="Cursor of the first item: pass as `before` for the previous page (null: no row precedes).")
 
 
 class LedgerPagination(Pagination):
-    """The `pagination` of the movement lists, which also says where the next page starts."""
+    """The `pagination` of the movement lists, which also names the next page by id."""
 
     next_before_id: int | None = Field(
-        description="Pass as `before_id` for the next page (null: this page is the last). With `before_id`, "
-                    "`page` is 1 and `total`/`pages` describe the whole filtered list: follow this, not `page`.")
+        description="Pass as `before_id` for the next page (null on a short page): the same as `after` with "
+                    "`next_after`.")
 
 
 _PRODUCT_ID = {"product_id": "$response.body#/data/id"}

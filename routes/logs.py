@@ -20,7 +20,7 @@ bp = Blueprint("logs", __name__, url_prefix="/api/logs")
 
 
 @bp.get("/", strict_slashes=False)
-@operation(summary="流水列表（新的在前）", tag="logs", data=LogOut, query=LogQuery, paginated=True, cursor=True)
+@operation(summary="流水列表（新的在前）", tag="logs", data=LogOut, query=LogQuery, paginated=True, ledger=True)
 def list_logs():
     page = log_service.list_logs(query_args(LogQuery))
     return paginated(dump_all(LogOut, page.items), page)
@@ -34,10 +34,9 @@ def get_log(log_id: int):
 
 @bp.get("/product/<id:product_id>")
 @operation(summary="商品的流水（商品删除后仍可查）", tag="logs", data=LogOut, query=LedgerPageQuery, paginated=True,
-           cursor=True)
+           ledger=True)
 def product_logs(product_id: int):
-    query = query_args(LedgerPageQuery)
-    page = log_service.product_logs(product_id, query.page, query.per_page, query.before_id)
+    page = log_service.product_logs(product_id, query_args(LedgerPageQuery))
     return paginated(dump_all(LogOut, page.items), page)
 
 

@@ -53,8 +53,7 @@ def get_stock(product_id: int):
 @bp.get("/low-stock")
 @operation(summary="低库存列表（缺口大者在前）", tag="stock", data=StockOut, query=PageQuery, paginated=True)
 def low_stock():
-    query = query_args(PageQuery)
-    page = stock_service.list_low_stock(query.page, query.per_page)
+    page = stock_service.list_low_stock(query_args(PageQuery))
     return paginated(dump_all(StockOut, page.items), page)
 
 

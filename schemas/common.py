@@ -11,7 +11,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 
 MAX_ID = 2**63 - 1
@@ -156,11 +158,43 @@ MAX_PER_PAGE = 100
 MAX_PAGE = MAX_ID // MAX_PER_PAGE
 
 
+# A cursor is URL-safe base64 of a row's sort values: a name of 200 characters, each
+# written as \uXXXX at worst, takes ~1,650 (gunicorn.conf.py takes request lines to 8 KB).
+MAX_CURSOR = 2048
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+def no_page_number(value, info: ValidationInfo, *, exclusive: tuple[str, ...] = ()):
+    """A cursor starts a page by itself: not with a page number, nor with another cursor."""
+    if value is not None:
+        if info.data.get("page", 1) != 1:
+            raise ValueError("page 不为 1 时不能使用")
+        given = [name for name in exclusive if info.data.get(name) is not None]
+        if given:
+            raise ValueError(f"不能与 {given[0]} 同时使用")
+    return value
+
+
 class PageQuery(QueryModel):
-    """`page` (1..MAX_PAGE) and `per_page` (1..100) for every list."""
+    """`page` (1..MAX_PAGE) and `per_page` (1..100) for every list, or instead of a page
+    number a cursor from an earlier page (services/pagination.py)."""
 
     page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(20, ge=1, le=MAX_PER_PAGE)
+    after: str | None = Field(None, max_length=MAX_CURSOR, pattern=CURSOR_PATTERN,
+                              description="The rows after this one: the previous page's `pagination.next_after`")
+    before: str | None = Field(None, max_length=MAX_CURSOR, pattern=CURSOR_PATTERN,
+                               description="The rows before this one: the next page's `pagination.prev_before`")
+
+    @field_validator("after")
+    @classmethod
+    def _after_alone(cls, after: str | None, info: ValidationInfo) -> str | None:
+        return no_page_number(after, info)
+
+    @field_validator("before")
+    @classmethod
+    def _before_alone(cls, before: str | None, info: ValidationInfo) -> str | None:
+        return no_page_number(before, info, exclusive=("after",))
 
 
 # ---- responses ----

@@ -4,25 +4,30 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from schemas.common import DateOrDateTime, PageQuery, QueryId, QueryModel, ResponseModel, filter_text
+from schemas.common import (
+    DateOrDateTime,
+    PageQuery,
+    QueryId,
+    QueryModel,
+    ResponseModel,
+    filter_text,
+    no_page_number,
+)
 
 Action = Literal["in", "out", "adjust"]
 
 
 class LedgerPageQuery(PageQuery):
-    """A page of movements, newest first: by number, or those older than `before_id`
-    (the previous page's `next_before_id`). Numbered pages deep in millions of rows
-    make the database skip every row before them; a cursor starts at the right row."""
+    """A page of movements, newest first: by number, by cursor, or those older than
+    `before_id` (the previous page's `next_before_id`, the same as `after` with its cursor)."""
 
     before_id: QueryId | None = Field(
         None, description="Only movements older than this id: the previous page's `pagination.next_before_id`")
 
     @field_validator("before_id")
     @classmethod
-    def _not_with_a_page_number(cls, before_id: int | None, info: ValidationInfo) -> int | None:
-        if before_id is not None and info.data.get("page", 1) != 1:
-            raise ValueError("page 不为 1 时不能使用")
-        return before_id
+    def _before_id_alone(cls, before_id: int | None, info: ValidationInfo) -> int | None:
+        return no_page_number(before_id, info, exclusive=("after", "before"))
 
 
 class LogQuery(LedgerPageQuery):

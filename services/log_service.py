@@ -8,15 +8,14 @@ from db import db
 from db.reads import PreparedRead
 from models import ACTIONS, MovementDaily, Stock, StockLog
 from models.stock_log import NEWEST_FIRST_HINT
-from schemas.common import MAX_ID
-from schemas.log import LogQuery
+from schemas.log import LedgerPageQuery, LogQuery
 from services import views
-from services.pagination import count_rows, keyset_page, paginate
+from services.pagination import Ordering, Position, paginate
 from services.transaction import begin_snapshot
 from utils.exceptions import NotFound
 from utils.pagination import Page
 
-NEWEST_FIRST = [StockLog.id.desc()]
+NEWEST_FIRST = Ordering("-id", (StockLog.id.desc(),))
 
 
 def day_start(day: date) -> datetime:
@@ -43,8 +42,9 @@ def time_filters(start: date | datetime | None, end: date | datetime | None) -> 
 
 
 def list_logs(query: LogQuery) -> Page:
-    """Newest first, filtered by product, action, operator and time; with `before_id`,
-    the rows older than that one. `total` counts the whole filtered list either way."""
+    """Newest first, filtered by product, action, operator and time; by page number or
+    cursor (`before_id` is the cursor `after` of the row with that id). `total` counts
+    the whole filtered list either way."""
     begin_snapshot()
     filters = time_filters(query.start_date, query.end_date)
     if query.product_id is not None:
@@ -56,16 +56,15 @@ def list_logs(query: LogQuery) -> Page:
     total = None
     if query.operator is None and query.start_date is None and query.end_date is None:
         total = _movement_count(query.product_id, query.action)
-    if query.before_id is not None:
-        listed = views.LOG.where(*filters)
-        return keyset_page(listed, StockLog.id, query.before_id, query.per_page,
-                           count_rows(listed) if total is None else total)
     statement = select(StockLog).where(*filters)
     if not filters:
         statement = statement.with_hint(StockLog, NEWEST_FIRST_HINT, dialect_name="mysql")
-    page = paginate(statement, query.page, query.per_page, order=NEWEST_FIRST, key=StockLog.id, view=views.LOG,
-                    total=total)
+    page = paginate(statement, query, NEWEST_FIRST, views.LOG, total=total, start=_older_than(query.before_id))
     return replace(page, keyset=True)
+
+
+def _older_than(before_id: int | None) -> Position | None:
+    return None if before_id is None else Position((before_id,))
 
 
 def get_log(log_id: int) -> StockLog:
@@ -79,20 +78,27 @@ def get_log(log_id: int) -> StockLog:
 _PRODUCT_MOVEMENTS = PreparedRead(select(Stock.movements).where(Stock.product_id == bindparam("product_id")))
 # A product's history is read straight off its (product_id, id) index: one statement.
 _PRODUCT_HISTORY = PreparedRead(
-    views.LOG.where(StockLog.product_id == bindparam("product_id"), StockLog.id <= bindparam("up_to_id"))
+    views.LOG.where(StockLog.product_id == bindparam("product_id"))
     .order_by(StockLog.id.desc()).limit(bindparam("limit")).offset(bindparam("offset")))
 
 
-def product_logs(product_id: int, page: int, per_page: int, before_id: int | None = None) -> Page:
-    """A product's history, newest first (older than `before_id` when given); still
-    answered after the product is deleted."""
+def product_logs(product_id: int, query: LedgerPageQuery) -> Page:
+    """A product's history, newest first; still answered after the product is deleted.
+    A numbered page is one prepared statement; a cursor page goes through `paginate`."""
     movements = _PRODUCT_MOVEMENTS.first(product_id=product_id)
     if movements is None:
         raise NotFound("商品不存在", {"product_id": product_id})
-    rows = _PRODUCT_HISTORY.all(product_id=product_id, up_to_id=MAX_ID if before_id is None else before_id - 1,
-                                limit=per_page, offset=(page - 1) * per_page)
-    return Page(items=[views.shaped(row) for row in rows], page=page, per_page=per_page, total=movements["movements"],
-                keyset=True)
+    total = movements["movements"]
+    if query.after or query.before or query.before_id:
+        history = select(StockLog).where(StockLog.product_id == product_id)
+        page = paginate(history, query, NEWEST_FIRST, views.LOG, total=total, start=_older_than(query.before_id))
+        return replace(page, keyset=True)
+    offset = (query.page - 1) * query.per_page
+    rows = _PRODUCT_HISTORY.all(product_id=product_id, limit=query.per_page, offset=offset)
+    items = [views.shaped(row) for row in rows]
+    return Page(items=items, page=query.page, per_page=query.per_page, total=total, keyset=True,
+                next_after=NEWEST_FIRST.cursor((items[-1].id,)) if items and offset + len(items) < total else None,
+                prev_before=NEWEST_FIRST.cursor((items[0].id,)) if items and offset else None)
 
 
 def _movement_count(product_id: int | None, action: str | None) -> int:

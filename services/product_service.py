@@ -6,14 +6,14 @@ from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from db import db
-from db.prepared import CounterUpsert
 from db.reads import PreparedRead
 from models import NO_CATEGORY, Product, ProductCount, Stock
 from models.types import utcnow
-from schemas.product import ProductCreate, ProductQuery, ProductUpdate
+from schemas.product import PRODUCT_SORTS, ProductCreate, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
 from services import stock_service, views
-from services.pagination import contains, paginate
+from services.pagination import contains, ordering, paginate
+from services.product_counts import count_live, live_count
 from services.transaction import begin_snapshot, run_in_write_transaction
 from utils.exceptions import Duplicate, NotFound, PreconditionFailed
 from utils.pagination import Page
@@ -21,18 +21,18 @@ from utils.pagination import Page
 PRODUCT_FIELDS = ("name", "sku", "price", "description", "category")
 STOCK_SETTINGS = ("min_quantity", "max_quantity", "location")
 INITIAL_STOCK_REASON = "初始库存"
+SORTS = {sort: getattr(Product, sort) for sort in PRODUCT_SORTS}
 
 
 def _live_products():
     return select(Product).where(Product.deleted_at.is_(None))
 
 
-_LIVE_PRODUCTS = CounterUpsert(ProductCount.__table__, "category", ("live",))
 _PRODUCT_BY_ID = PreparedRead(views.PRODUCT.where(Product.deleted_at.is_(None), Product.id == bindparam("product_id")))
 
 
 def list_products(query: ProductQuery) -> Page:
-    """One page of live products, filtered and sorted as asked."""
+    """One page of live products, filtered and sorted as asked (by number or cursor)."""
     begin_snapshot()
     statement = _live_products()
     if query.q:
@@ -45,25 +45,11 @@ def list_products(query: ProductQuery) -> Page:
         statement = statement.where(Product.price >= query.min_price)
     if query.max_price is not None:
         statement = statement.where(Product.price <= query.max_price)
-    column = getattr(Product, query.sort.lstrip("-"))
-    order = [column.desc(), Product.id.desc()] if query.sort.startswith("-") else [column.asc(), Product.id.asc()]
     total = None
     if not (query.q or query.min_price is not None or query.max_price is not None):
-        total = _live_count(query.category or None)
-    return paginate(statement, query.page, query.per_page, order=order, key=Product.id, view=views.PRODUCT, total=total)
-
-
-def _live_count(category: str | None) -> int:
-    """Live products (of one category), from the counts kept with every change."""
-    counted = select(func.coalesce(func.sum(ProductCount.live), 0))
-    if category is not None:
-        counted = counted.where(ProductCount.category == category)
-    return int(db.session.scalar(counted))
-
-
-def count_live(category: str | None, change: int) -> None:
-    """Keep `product_counts` in step, in the caller's transaction (also the seed's bulk insert)."""
-    _LIVE_PRODUCTS.run(db.session.connection(), category=category or NO_CATEGORY, live=change)
+        total = live_count(query.category)
+    order = ordering(query.sort, SORTS, key=Product.id)
+    return paginate(statement, query, order, views.PRODUCT, total=total)
 
 
 def get_product(product_id: int) -> SimpleNamespace:

@@ -13,8 +13,8 @@ from db import db
 from db.schema import refresh_planner_statistics
 from models import GENESIS_HASH, Product, Stock, StockLog, chain_hash
 from models.types import utcnow
-from services import product_service
 from services.ledger_service import DAILY_COLUMNS, DAILY_TOTALS, TOTALS, count_movement
+from services.product_counts import count_live
 from services.transaction import run_in_write_transaction
 
 CATEGORIES = ["食品", "饮料", "日用品", "电子产品", "文具", "服装", "家居", "母婴"]
@@ -65,7 +65,7 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         for start in range(0, len(rows), CHUNK):
             db.session.execute(insert(Product), rows[start:start + CHUNK])
         for category, count in Counter(row["category"] for row in rows).items():
-            product_service.count_live(category, count)
+            count_live(category, count)
         catalogue = db.session.execute(
             select(Product.id, Product.sku, Product.name).where(Product.sku.like(f"SEED-{batch}-%")).order_by(Product.id)
         ).all()

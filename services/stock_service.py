@@ -10,9 +10,9 @@ from db import db
 from db.prepared import PreparedStatement
 from db.reads import PreparedRead
 from models import ACTIONS, GENESIS_HASH, Product, Stock, StockLog, chain_hash
-from models.stock import is_low_level
+from models.stock import LOW_ROWS, is_low_level
 from models.types import utcnow
-from schemas.common import MAX_STOCK
+from schemas.common import MAX_STOCK, PageQuery
 from schemas.stock import (
     BatchOut,
     Movement,
@@ -26,7 +26,8 @@ from schemas.stock import (
 from services import views
 from services.ledger_service import DAILY_TOTALS
 from services.log_service import end_of
-from services.pagination import contains, paginate
+from services.pagination import Ordering, contains, count_rows, ordering, paginate
+from services.product_counts import live_count
 from services.transaction import begin_snapshot, run_in_write_transaction
 from utils.exceptions import (
     AppError,
@@ -41,39 +42,52 @@ from utils.pagination import Page
 ChangeResult = tuple[SimpleNamespace, SimpleNamespace | None]
 
 
-def _live_stock():
-    return select(Stock).join(Stock.product).where(Product.deleted_at.is_(None))
-
-
+SORTS = {"product_id": Stock.product_id, "name": Product.name, "sku": Product.sku, "quantity": Stock.quantity,
+         "min_quantity": Stock.min_quantity, "updated_at": Stock.updated_at}
+LOW_STOCK_ORDER = Ordering("shortage", (Stock.shortage.desc(), Stock.product_id.asc()))
 _STOCK_BY_PRODUCT = PreparedRead(
     views.STOCK.where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id")))
 
 
 def list_stock(query: StockQuery) -> Page:
-    """One page of stock rows of live products, with their product summary."""
+    """One page of stock rows of live products, with their product summary.
+
+    Sorted by the product's name or SKU with no filter of the stock's own, the page is
+    read off the products' indexes alone; otherwise off the stock rows' (which carry
+    the product's deletion and lowness), joined to products only for a filter or sort
+    of theirs. Low rows sorted by name or SKU are all read and sorted: they are few."""
     begin_snapshot()
-    statement = _live_stock()
+    column = SORTS[query.sort.removeprefix("-")]
+    by_product = column.class_ is Product
+    off_products = by_product and not (query.location or query.low_only)
+    if off_products:
+        statement = select(Product).where(Product.deleted_at.is_(None))
+    else:
+        # A deleted product is never low: the low rows are all live.
+        statement = select(Stock).where(LOW_ROWS if query.low_only else Stock.deleted_at.is_(None))
+        if query.q or query.category:
+            statement = statement.join(Stock.product)
     if query.q:
         statement = statement.where(or_(contains(Product.name, query.q), contains(Product.sku, query.q)))
     if query.category:
         statement = statement.where(Product.category == query.category)
     if query.location:
         statement = statement.where(Stock.location == query.location)
-    if query.low_only:
-        statement = statement.where(Stock.is_low)
-    key = query.sort.lstrip("-")
-    column = {"name": Product.name, "sku": Product.sku}.get(key) or getattr(Stock, key)
-    descending = query.sort.startswith("-")
-    order = [column.desc(), Stock.product_id.desc()] if descending else [column.asc(), Stock.product_id.asc()]
-    return paginate(statement, query.page, query.per_page, order=order, key=Stock.product_id, view=views.STOCK)
+    if query.q or query.location or query.low_only:
+        total = count_rows(statement)
+    else:  # every live product has one stock row: the products' running counts are the total
+        total = live_count(query.category)
+    if by_product and not (off_products or query.q or query.category):
+        statement = statement.join(Stock.product)  # for the order alone, after the count
+    order = ordering(query.sort, SORTS, key=Product.id if by_product else Stock.product_id)
+    return paginate(statement, query, order, views.STOCK, total=total)
 
 
-def list_low_stock(page: int, per_page: int) -> Page:
+def list_low_stock(query: PageQuery) -> Page:
     """Rows at or below their minimum, largest shortage first. Deleted products have no
     minimum, so only the stock rows' index in exactly this order is read."""
     begin_snapshot()
-    return paginate(select(Stock).where(Stock.is_low), page, per_page, order=[Stock.shortage.desc(), Stock.product_id.asc()],
-                    key=Stock.product_id, view=views.STOCK)
+    return paginate(select(Stock).where(Stock.is_low), query, LOW_STOCK_ORDER, views.STOCK)
 
 
 def get_stock(product_id: int) -> SimpleNamespace:

@@ -10,7 +10,7 @@ from routes.console.common import (
     parse,
     query_or_errors,
 )
-from schemas.common import PageQuery
+from schemas.log import LedgerPageQuery
 from schemas.product import PRODUCT_SORTS, ProductCreate, ProductQuery, ProductUpdate
 from services import dashboard_service, log_service, product_service
 from utils.exceptions import AppError, PreconditionFailed
@@ -41,10 +41,10 @@ def products():
 def product(product_id: int):
     """Stock, thresholds, location, movement history and the quantity over time."""
     item = product_service.get_product(product_id)
-    paging, _ = query_or_errors(PageQuery, {"per_page": PER_PAGE})
+    paging, _ = query_or_errors(LedgerPageQuery, {"per_page": PER_PAGE})
     return render_template(
         "console/product.html", product=item,
-        logs=log_service.product_logs(product_id, paging.page, paging.per_page),
+        logs=log_service.product_logs(product_id, paging),
         history=dashboard_service.quantity_history(product_id),
     )
 

@@ -55,7 +55,7 @@ def change_stock(action: str):
 def low_stock():
     """Products at or below their minimum, largest shortage first."""
     paging, _ = query_or_errors(PageQuery, {"per_page": PER_PAGE})
-    return render_template("console/low_stock.html", page=stock_service.list_low_stock(paging.page, paging.per_page))
+    return render_template("console/low_stock.html", page=stock_service.list_low_stock(paging))
 
 
 def _stock_page(active: str | None = None, message: str | None = None, errors: dict | None = None,
