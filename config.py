@@ -49,6 +49,9 @@ class Config:
         "pool_pre_ping": _env_bool("DB_POOL_PRE_PING", True),
         "pool_recycle": _env_int("DB_POOL_RECYCLE", 1800),
     }
+    # gunicorn kills a worker whose request runs this long (GUNICORN_TIMEOUT, which
+    # gunicorn.conf.py reads too); every wait for the database below must end before it.
+    REQUEST_TIMEOUT = _env_int("GUNICORN_TIMEOUT", 30)
     # Server databases only (MySQL/MariaDB): pool per worker process, and timeouts so a
     # database that went away or hangs answers 503 in seconds instead of hanging a worker.
     # A request waits at most read + connect + read (a dropped single-row read is tried
@@ -135,6 +138,30 @@ def check_production_settings(config: dict) -> None:
                            "print(secrets.token_hex(32))'); the default one is public")
     if config["DEBUG"]:
         raise RuntimeError("production refuses to run with FLASK_DEBUG on")
+
+
+def longest_database_wait(config: dict) -> tuple[int, str]:
+    """The longest a request can wait for the configured database before it answers 503,
+    and the sum that makes it (the budgets explained beside the settings above)."""
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        busy = config["SQLITE_BUSY_TIMEOUT"]
+        return 2 * busy, f"2 × SQLITE_BUSY_TIMEOUT ({busy})"
+    read, connect, retries = config["DB_READ_TIMEOUT"], config["DB_CONNECT_TIMEOUT"], config["DB_RETRY_BUDGET"]
+    return (2 * read + connect + retries,
+            f"2 × DB_READ_TIMEOUT ({read}) + DB_CONNECT_TIMEOUT ({connect}) + DB_RETRY_BUDGET ({retries})")
+
+
+def check_request_budget(config: dict, worker_timeout: int) -> None:
+    """Refuse to start when a request could wait for the database as long as gunicorn lets
+    it run: the worker would be killed and the client get gunicorn's HTML 500 instead of
+    the JSON 503 the timeouts exist to give."""
+    wait, made_of = longest_database_wait(config)
+    if wait >= worker_timeout:
+        raise RuntimeError(
+            f"database timeouts too long: a request may wait {made_of} = {wait} s for the database, "
+            f"not less than gunicorn's timeout ({worker_timeout} s, GUNICORN_TIMEOUT); lower them "
+            f"(defaults: SQLITE_BUSY_TIMEOUT=10, DB_READ_TIMEOUT=10, DB_CONNECT_TIMEOUT=3, DB_RETRY_BUDGET=5) "
+            f"or raise GUNICORN_TIMEOUT")
 
 
 CONFIGS = {

@@ -1,4 +1,5 @@
-"""gunicorn settings, each from the environment; `-b`/`-w` on the command line win.
+"""gunicorn settings, each from the environment or the project's `.env` (as the app
+reads it: a variable already set wins over the file); `-b`/`-w` on the command line win.
 
 - Sync workers, 2 × cores + 1 by default: a request holds a database lock for a few
   milliseconds at most, so processes (not threads) give real parallelism on reads and
@@ -23,6 +24,8 @@
   (~55 ms of CPU each here, 65–215 ms of a request's time under load).
 - Request lines up to 8 KB (gunicorn's most; Nginx's default buffers take as much):
   a list's cursor holds its row's sort value, a name of up to 200 characters.
+- The app refuses to start when its database timeouts add up to gunicorn's `timeout`
+  or more (config.check_request_budget), also when `-t` on the command line sets it.
 - The app writes one JSON line per request itself, so gunicorn's access log is off
   unless GUNICORN_ACCESSLOG names a file (or `-`).
 - Prometheus metrics from every worker are summed through files in
@@ -39,6 +42,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from dotenv import load_dotenv
+
+load_dotenv(Path(__file__).resolve().parent / ".env")
 
 bind = os.environ.get("GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
@@ -134,7 +141,13 @@ def when_ready(server):
 
 
 def post_worker_init(worker):
-    """A worker ready to serve freezes what it has loaded (all of the app without preload)."""
+    """A worker ready to serve checks the app's database timeouts against the timeout it
+    really runs under (`-t` may have changed it), then freezes what it has loaded (all of
+    the app without preload). A worker that fails the check stops gunicorn: a worker
+    that cannot boot halts the master."""
+    from config import check_request_budget
+
+    check_request_budget(worker.wsgi.config, worker.cfg.timeout)
     worker.log.info("worker %s: %d objects frozen out of garbage collection", worker.pid, _freeze_heap())
 
 

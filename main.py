@@ -8,7 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import models  # noqa: F401  (registers the tables with the metadata)
 from commands import register_commands
-from config import check_production_settings, config_for
+from config import check_production_settings, check_request_budget, config_for
 from db import MIGRATIONS_DIR, db, migrate
 from db.engine import engine_options
 from db.reads import register_read_engine
@@ -59,6 +59,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.config.update(overrides or {})
     if app.config["APP_ENV"] == "production":
         check_production_settings(app.config)
+    check_request_budget(app.config, app.config["REQUEST_TIMEOUT"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"] == "json")
     if app.config["PROXY_HOPS"]:

@@ -3,6 +3,7 @@ add up across gunicorn workers (prometheus_client's multiprocess mode)."""
 import functools
 import logging
 import os
+import re
 import sys
 import time
 
@@ -32,6 +33,15 @@ access_log = logging.getLogger("inventory.access")
 # Label values: any other method a client sends is counted as OTHER, so made-up
 # methods cannot grow the metrics without bound.
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+# Terminal colours (`ESC[…m`) that werkzeug's development server puts around status codes.
+TERMINAL_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _without_terminal_styles(record: logging.LogRecord) -> bool:
+    """A log line is read by programs, not a terminal: the message without colour codes."""
+    if record.name == "werkzeug":
+        record.msg, record.args = TERMINAL_STYLE.sub("", record.getMessage()), None
+    return True
 
 
 def configure_logging(level: str, json_lines: bool) -> None:
@@ -49,6 +59,7 @@ def configure_logging(level: str, json_lines: bool) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.set_name("inventory")
+    handler.addFilter(_without_terminal_styles)
     root = logging.getLogger()
     for previous in [h for h in root.handlers if h.get_name() == "inventory"]:
         root.removeHandler(previous)  # a second app in one process replaces, not doubles

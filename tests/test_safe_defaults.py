@@ -7,6 +7,7 @@ import pytest
 from flask import Response
 from sqlalchemy import select
 
+from config import check_request_budget
 from db import db
 from main import create_app
 from models import ApiKey
@@ -136,6 +137,30 @@ def test_cors_only_for_configured_origins(db_url, client):
 def test_production_refuses_unsafe_settings(db_url, overrides, complaint):
     with pytest.raises(RuntimeError, match=complaint):
         create_app("production", {"SQLALCHEMY_DATABASE_URI": db_url, "AUTO_CREATE_SCHEMA": False, **overrides})
+
+
+@pytest.mark.parametrize("config_name", ["development", "production"])
+@pytest.mark.parametrize("overrides", [
+    {"SQLALCHEMY_DATABASE_URI": "sqlite://", "SQLITE_BUSY_TIMEOUT": 15},  # its turn, then the file lock: 2 × 15 s
+    {"REQUEST_TIMEOUT": 20},  # GUNICORN_TIMEOUT below the 2 × 10 s of the defaults
+    {"SQLALCHEMY_DATABASE_URI": "mysql+pymysql://inventory@127.0.0.1:1/inventory", "DB_READ_TIMEOUT": 14},
+    {"SQLALCHEMY_DATABASE_URI": "mysql+pymysql://inventory@127.0.0.1:1/inventory", "DB_CONNECT_TIMEOUT": 10},
+    {"SQLALCHEMY_DATABASE_URI": "mysql+pymysql://inventory@127.0.0.1:1/inventory", "DB_RETRY_BUDGET": 7},
+], ids=["sqlite busy", "gunicorn timeout", "mysql read", "mysql connect", "mysql retries"])
+def test_database_waits_that_reach_gunicorns_timeout_are_refused(db_url, config_name, overrides):
+    """Read + connect + read again and the retries after deadlocks (MySQL), or two turns of
+    the busy timeout (SQLite), must end before gunicorn kills the worker, or a client gets
+    its HTML 500 instead of a 503."""
+    settings = {"SQLALCHEMY_DATABASE_URI": db_url, "AUTO_CREATE_SCHEMA": False,
+                "SECRET_KEY": "a-real-secret-0123456789", **overrides}
+    with pytest.raises(RuntimeError, match="database timeouts too long"):
+        create_app(config_name, settings)
+
+
+def test_database_waits_just_under_gunicorns_timeout_are_accepted():
+    check_request_budget({"SQLALCHEMY_DATABASE_URI": "mysql+pymysql://inventory@db/inventory",
+                          "DB_READ_TIMEOUT": 10, "DB_CONNECT_TIMEOUT": 3, "DB_RETRY_BUDGET": 6}, 30)  # 29 s
+    check_request_budget({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SQLITE_BUSY_TIMEOUT": 14}, 30)  # 28 s
 
 
 def test_production_enforces_access_control_by_default(db_url, monkeypatch):
