@@ -87,8 +87,11 @@ class Config:
     # first five minutes need no key; the production config turns it on.
     AUTH_REQUIRED = _env_bool("AUTH_REQUIRED", False)
     # Rate limits per caller (API key, or client address without one), in the
-    # `limits` notation ("600 per minute;10000 per day"). RATELIMIT_STORAGE_URI
-    # (redis://…) shares the counters across workers and instances.
+    # `limits` notation ("600 per minute;10000 per day"). A caller without a key gets
+    # RATELIMIT_ANONYMOUS while keys are required (it can only probe: every request it
+    # makes is refused) and RATELIMIT_OPERATOR while they are not (it is a real client
+    # then, on a private network). On in production; in development only when set.
+    # RATELIMIT_STORAGE_URI (redis://…) shares the counters across workers and instances.
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "inventory")
@@ -112,6 +115,8 @@ class Config:
 class DevelopmentConfig(Config):
     APP_ENV = "development"
     DEBUG = _env_bool("FLASK_DEBUG", False)
+    # A frontend on `make run` sends far more than any budget meant for strangers.
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", False)
 
 
 class TestingConfig(Config):

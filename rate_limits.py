@@ -1,6 +1,6 @@
 """Abuse limits: one budget per caller (API key, or client address without one), sized
-by role, counted in Redis when RATELIMIT_STORAGE_URI points there so every worker and
-instance draws from the same budget."""
+by role (config.py says which budget a keyless caller gets), counted in Redis when
+RATELIMIT_STORAGE_URI points there so every worker and instance draws from the same budget."""
 import math
 import time
 
@@ -19,8 +19,14 @@ def _caller_key() -> str:
 
 
 def _caller_limit() -> str:
+    """A key's budget is its role's. Without a key: the anonymous budget while keys are
+    required (such a caller can only be refused, so it is slowed down), the operator's
+    while they are not (every client is keyless then, and does real work)."""
     caller = current_caller()
-    return current_app.config[f"RATELIMIT_{(caller.role if caller else 'anonymous').upper()}"]
+    config = current_app.config
+    if caller is not None:
+        return config[f"RATELIMIT_{caller.role.upper()}"]
+    return config["RATELIMIT_ANONYMOUS" if config["AUTH_REQUIRED"] else "RATELIMIT_OPERATOR"]
 
 
 def _exempt() -> bool:

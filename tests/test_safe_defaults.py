@@ -1,4 +1,4 @@
-"""Rate limits, security headers, CORS, production start-up checks and the console login hook."""
+"""Security headers, CORS, production start-up checks and the console login hook."""
 import base64
 import hashlib
 import re
@@ -14,47 +14,6 @@ from models import ApiKey
 from security import add_page_policy
 from services import api_key_service
 from tests.test_access_control import bearer, issue_keys, make_app
-
-
-@pytest.fixture
-def limited_app(db_url):
-    app = make_app(db_url, RATELIMIT_ENABLED=True, RATELIMIT_ANONYMOUS="3 per minute",
-                   RATELIMIT_VIEWER="2 per minute")
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-
-
-def test_over_the_limit_answers_429_with_retry_after(limited_app):
-    client = limited_app.test_client()
-    statuses = [client.get("/api/logs/actions").status_code for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
-    limited = client.get("/api/stock/")  # one budget for the whole API, not per route
-    assert limited.status_code == 429
-    assert limited.get_json()["error"]["code"] == "RATE_LIMITED" and limited.get_json()["success"] is False
-    assert 1 <= int(limited.headers["Retry-After"]) <= 60  # what is left of the window, rounded up
-    assert client.get("/health").status_code == 200  # probes are never limited
-
-
-def test_retry_after_is_what_is_left_of_the_window(db_url):
-    app = make_app(db_url, RATELIMIT_ENABLED=True, RATELIMIT_ANONYMOUS="1 per minute")
-    client = app.test_client()
-    assert client.get("/api/logs/actions").status_code == 200
-    limited = client.get("/api/logs/actions")
-    assert limited.status_code == 429
-    assert 58 <= int(limited.headers["Retry-After"]) <= 60  # a minute, less the moment since the first
-    with app.app_context():
-        db.engine.dispose()
-
-
-def test_each_key_has_its_own_budget_sized_by_role(limited_app):
-    keys = issue_keys(limited_app)
-    client = limited_app.test_client()
-    viewer = [client.get("/api/stock/", headers=bearer(keys["viewer"])).status_code for _ in range(3)]
-    assert viewer == [200, 200, 429]
-    operator = [client.get("/api/stock/", headers=bearer(keys["operator"])).status_code for _ in range(5)]
-    assert operator == [200] * 5  # RATELIMIT_OPERATOR's default is far higher
-    assert client.get("/api/stock/").status_code == 200  # anonymous callers count apart
 
 
 def test_security_headers_on_every_response(client):
