@@ -26,6 +26,7 @@ class Product(db.Model):
         # Every sort of the list, alone and within a category (services/pagination.py).
         *(Index(f"ix_products_live_{sort}", "deleted_at", sort, sqlite_where=LIVE) for sort in SORTED),
         *(Index(f"ix_products_category_{sort}", "category", "deleted_at", sort, sqlite_where=LIVE) for sort in SORTED),
+        Index("ix_products_barcode", "barcode", unique=True),  # a scan finds its product by index
         MYSQL_TABLE_ARGS,
     )
 
@@ -36,6 +37,9 @@ class Product(db.Model):
     category: Mapped[str | None] = mapped_column(Label)
     # NULL once deleted: the SKU is released for a new product; logs keep their copy.
     sku: Mapped[str | None] = mapped_column(Code, unique=True)
+    # What a scanner reads (a GTIN or a shop's own code); optional, and like the SKU
+    # unique among live products: NULL once deleted.
+    barcode: Mapped[str | None] = mapped_column(Code)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

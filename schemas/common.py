@@ -51,10 +51,6 @@ def _json_whole_number(value: Any) -> int:
     return int(number)
 
 
-def _blank_to_none(value: str | None) -> str | None:
-    return value or None
-
-
 def whole_number(ge: int, le: int):
     """A JSON integer within [ge, le]; the bounds are on the integer schema, so they
     are checked after the JSON-number rule and show in the OpenAPI document."""
@@ -76,15 +72,63 @@ Money = Annotated[
 ]
 
 
+# Unicode's White_Space, trimmed off every text a request sends, as a regex class that
+# JSON Schema (ECMA 262), Python and pydantic's Rust engine all read alike.
+WHITESPACE = "\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+HAS_WHITESPACE = re.compile(f"[{WHITESPACE}]")
+SURROUNDING_WHITESPACE = re.compile(f"^[{WHITESPACE}]+|[{WHITESPACE}]+$")
+# Text with something besides whitespace in it (unanchored: JSON Schema patterns search).
+NOT_BLANK_PATTERN = f"[^{WHITESPACE}]"
+# A code (SKU, barcode): no whitespace inside; around it, trimmed away.
+CODE_PATTERN = f"^[{WHITESPACE}]*[^{WHITESPACE}]+[{WHITESPACE}]*$"
+
+
+# Texts are trimmed after their length is checked: the limits count the text as sent,
+# as the document's `maxLength` does, so no request is longer than the document allows.
+def _trimmed(text: str) -> str:
+    return SURROUNDING_WHITESPACE.sub("", text)
+
+
+def _trimmed_or_none(text: str | None) -> str | None:
+    """Blank means absent (stored as NULL)."""
+    return _trimmed(text) or None if text is not None else None
+
+
+def _not_blank(text: str) -> str:
+    text = _trimmed(text)
+    if not text:
+        raise ValueError("不能为空")
+    return text
+
+
+def _code(text: str) -> str:
+    text = _not_blank(text)
+    if HAS_WHITESPACE.search(text):
+        raise ValueError("不能包含空格等空白字符")
+    return text
+
+
+def required_text(max_length: int):
+    """Text of 1..`max_length` characters, not blank."""
+    return Annotated[str, Field(min_length=1, max_length=max_length, json_schema_extra={"pattern": NOT_BLANK_PATTERN}),
+                     AfterValidator(_not_blank)]
+
+
+def code():
+    """A code of 1..64 characters without whitespace (SKU, barcode)."""
+    return Annotated[str, Field(min_length=1, max_length=64, json_schema_extra={"pattern": CODE_PATTERN}),
+                     AfterValidator(_code)]
+
+
 def optional_text(max_length: int):
     """Free text up to `max_length`; blank means absent (stored as NULL)."""
-    return Annotated[str | None, Field(max_length=max_length), AfterValidator(_blank_to_none)]
+    return Annotated[str | None, Field(max_length=max_length), AfterValidator(_trimmed_or_none)]
 
 
 class RequestBody(BaseModel):
-    """A JSON request body: exact types, no unknown fields, surrounding spaces trimmed."""
+    """A JSON request body: exact types, no unknown fields; texts trimmed by their types."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 # ---- query strings: always text, so they are parsed leniently but within range ----
@@ -133,11 +177,12 @@ def _no_control_characters(value: str | None) -> str | None:
 
 
 def filter_text(max_length: int):
-    """A list's text filter (a search, a category, an operator). Control characters are
-    refused: SQLite's LIKE ends its pattern at a NUL and MySQL's collations skip them, so
-    `?q=%00` matched every row instead of none."""
+    """A list's text filter (a search, a category, an operator), trimmed; blank is no
+    filter. Control characters are refused: SQLite's LIKE ends its pattern at a NUL and
+    MySQL's collations skip them, so `?q=%00` matched every row instead of none."""
     return Annotated[str | None, Field(max_length=max_length, json_schema_extra={
-        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}), AfterValidator(_no_control_characters)]
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"}), AfterValidator(_no_control_characters),
+        AfterValidator(_trimmed_or_none)]
 
 
 QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
@@ -149,7 +194,7 @@ QueryMoney = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2), Wi
 class QueryModel(BaseModel):
     """Query-string parameters: unknown ones are ignored, known ones must be valid."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore")
 
 
 MAX_PER_PAGE = 100

@@ -1,8 +1,8 @@
 """Movement log query and response models."""
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from schemas.common import (
     DateOrDateTime,
@@ -21,6 +21,14 @@ class LedgerPageQuery(PageQuery):
     """A page of movements, newest first: by number, by cursor, or those older than
     `before_id` (the previous page's `next_before_id`, the same as `after` with its cursor)."""
 
+    # The document carries the rule: `page` and `before_id` travel as one `paging` parameter.
+    model_config = ConfigDict(json_schema_extra={
+        "x-parameter-group": "paging",
+        "description": "`page`, or `before_id` (the previous page's `pagination.next_before_id`) with `page` 1 "
+                       "or absent.",
+        "not": {"required": ["before_id", "page"], "properties": {"page": {"not": {"const": 1}}}},
+    })
+
     before_id: QueryId | None = Field(
         None, description="Only movements older than this id: the previous page's `pagination.next_before_id`")
 
@@ -31,17 +39,17 @@ class LedgerPageQuery(PageQuery):
 
 
 class LogQuery(LedgerPageQuery):
-    product_id: QueryId | None = None
-    action: Action | None = None
-    operator: filter_text(100) = None
-    start_date: DateOrDateTime | None = None
-    end_date: DateOrDateTime | None = None
+    product_id: QueryId | None = Field(None, examples=[1])
+    action: Action | None = Field(None, examples=["in"])
+    operator: filter_text(100) = Field(None, examples=["张三"])
+    start_date: DateOrDateTime | None = Field(None, examples=["2026-11-01"])
+    end_date: DateOrDateTime | None = Field(None, examples=["2026-11-30"])
 
 
 class StatisticsQuery(QueryModel):
-    product_id: QueryId | None = None
-    start_date: DateOrDateTime | None = None
-    end_date: DateOrDateTime | None = None
+    product_id: QueryId | None = Field(None, examples=[1])
+    start_date: DateOrDateTime | None = Field(None, examples=["2026-11-01"])
+    end_date: DateOrDateTime | None = Field(None, examples=["2026-11-30"])
 
 
 class LogOut(ResponseModel):
@@ -63,7 +71,7 @@ class LogOut(ResponseModel):
 
 
 class VerifyQuery(QueryModel):
-    product_id: QueryId | None = None
+    product_id: QueryId | None = Field(None, examples=[1])
 
 
 
@@ -88,7 +96,7 @@ class TopProductOut(ResponseModel):
 
 
 class DailyOut(ResponseModel):
-    date: str
+    date: date
     in_: int = Field(serialization_alias="in", validation_alias="in")
     out: int
     adjust: int

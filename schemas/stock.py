@@ -2,7 +2,7 @@
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, model_validator
+from pydantic import ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from schemas.common import (
     ChangeQuantity,
@@ -19,7 +19,7 @@ from schemas.common import (
     optional_text,
 )
 from schemas.log import LogOut
-from schemas.product import Location
+from schemas.product import Location, max_not_below_min
 
 Reason = optional_text(255)
 Operator = optional_text(100)
@@ -53,6 +53,8 @@ class StockAdjust(Movement):
     max_quantity: Count | None = None
     location: Location = None
 
+    _thresholds_in_order = field_validator("max_quantity")(max_not_below_min)
+
 
 class BatchAdd(StockChange):
     action: Literal["add"]
@@ -76,9 +78,11 @@ class StockBatch(RequestBody):
 
 
 class StockQuery(PageQuery):
-    q: filter_text(100) = None
-    category: filter_text(100) = None
-    location: filter_text(100) = None
+    q: filter_text(100) = Field(None, description="Part of the product's name or SKU", examples=["测试"])
+    category: filter_text(100) = Field(None, examples=["测试"])
+    location: filter_text(100) = Field(None, examples=["A区-01"])
+    sku: filter_text(64) = Field(None, description="Exactly this SKU", examples=["TEST-001"])
+    barcode: filter_text(64) = Field(None, description="Exactly this barcode", examples=["6901234567892"])
     low_only: QueryBool = False
     sort: StockSort = "product_id"
 
@@ -86,8 +90,12 @@ class StockQuery(PageQuery):
 class StockPointQuery(QueryModel):
     """`as_of` (inclusive; a date means the end of that day) or `as_of_seq`, not both."""
 
-    as_of: DateOrDateTime | None = None
-    as_of_seq: int | None = Field(None, ge=0, le=2**62)
+    # The document carries the rule: both travel as one `point` parameter that forbids both.
+    model_config = ConfigDict(json_schema_extra={"x-parameter-group": "point",
+                                                 "not": {"required": ["as_of", "as_of_seq"]}})
+
+    as_of: DateOrDateTime | None = Field(None, examples=["2026-11-24T21:30:00Z"])
+    as_of_seq: int | None = Field(None, ge=0, le=2**62, examples=[1])
 
     @model_validator(mode="after")
     def _one_point(self):

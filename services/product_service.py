@@ -18,7 +18,8 @@ from services.transaction import begin_snapshot, run_in_write_transaction
 from utils.exceptions import Duplicate, NotFound, PreconditionFailed
 from utils.pagination import Page
 
-PRODUCT_FIELDS = ("name", "sku", "price", "description", "category")
+PRODUCT_FIELDS = ("name", "sku", "barcode", "price", "description", "category")
+UNIQUE_CODES = {"sku": "SKU", "barcode": "条码"}  # unique among live products, as labelled in messages
 STOCK_SETTINGS = ("min_quantity", "max_quantity", "location")
 INITIAL_STOCK_REASON = "初始库存"
 SORTS = {sort: getattr(Product, sort) for sort in PRODUCT_SORTS}
@@ -41,12 +42,16 @@ def list_products(query: ProductQuery) -> Page:
         )
     if query.category:
         statement = statement.where(Product.category == query.category)
+    if query.sku:
+        statement = statement.where(Product.sku == query.sku)
+    if query.barcode:
+        statement = statement.where(Product.barcode == query.barcode)
     if query.min_price is not None:
         statement = statement.where(Product.price >= query.min_price)
     if query.max_price is not None:
         statement = statement.where(Product.price <= query.max_price)
     total = None
-    if not (query.q or query.min_price is not None or query.max_price is not None):
+    if not (query.q or query.sku or query.barcode or query.min_price is not None or query.max_price is not None):
         total = live_count(query.category)
     order = ordering(query.sort, SORTS, key=Product.id)
     return paginate(statement, query, order, views.PRODUCT, total=total)
@@ -61,10 +66,16 @@ def get_product(product_id: int) -> SimpleNamespace:
     return views.shaped(row)
 
 
-def _ensure_sku_free(sku: str, own_id: int | None = None) -> None:
-    taken = db.session.scalar(select(Product.id).where(Product.sku == sku))
-    if taken is not None and taken != own_id:
-        raise Duplicate("SKU 已存在", {"sku": sku})
+def _ensure_codes_free(changes: dict[str, Any], own_id: int | None = None) -> None:
+    """409 when another live product has the SKU or barcode being set (deleted ones have
+    neither any more)."""
+    for field, label in UNIQUE_CODES.items():
+        code = changes.get(field)
+        if code is None:
+            continue
+        taken = db.session.scalar(select(Product.id).where(getattr(Product, field) == code))
+        if taken is not None and taken != own_id:
+            raise Duplicate(f"{label} 已存在", {field: code})
 
 
 def create_product(data: ProductCreate, actor: str | None = None) -> Product:
@@ -72,7 +83,7 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
     (by `actor`, the API key's name, when there is one)."""
 
     def work() -> Product:
-        _ensure_sku_free(data.sku)
+        _ensure_codes_free(data.model_dump(include=set(UNIQUE_CODES)))
         product = Product(**data.model_dump(include=set(PRODUCT_FIELDS)))
         product.stock = Stock(quantity=0, **data.model_dump(include=set(STOCK_SETTINGS)))
         stock_service.check_thresholds(product.stock)
@@ -85,7 +96,7 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
             db.session.refresh(product.stock)  # the count the movement wrote, for the answer
         return product
 
-    return _with_sku_guard(work, data.sku)
+    return _with_unique_guard(work, data.model_dump(include=set(UNIQUE_CODES)))
 
 
 def etag(product: Product | SimpleNamespace) -> str:
@@ -100,8 +111,7 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
 
     def work() -> Product:
         product = _lock_live_product(product_id, if_match)
-        if "sku" in changes:
-            _ensure_sku_free(changes["sku"], own_id=product.id)
+        _ensure_codes_free(changes, own_id=product.id)
         if "category" in changes and changes["category"] != product.category:
             # Counter rows in one order, so two opposite moves cannot deadlock.
             moves = {product.category or NO_CATEGORY: -1, changes["category"] or NO_CATEGORY: +1}
@@ -117,11 +127,11 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
         product.updated_at = utcnow()
         return product
 
-    return _with_sku_guard(work, changes.get("sku"))
+    return _with_unique_guard(work, changes)
 
 
 def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> None:
-    """Soft delete: the product leaves every read, its SKU is released for reuse,
+    """Soft delete: the product leaves every read, its SKU and barcode are released for reuse,
     its stock row stays frozen at its last count and its ledger stays queryable.
     The stock row carries the deletion too, and its reorder threshold is cleared (a
     deleted product is never low on stock), so the stock lists read the stock rows'
@@ -131,7 +141,7 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
         product = _lock_live_product(product_id, if_match)
         count_live(product.category, -1)
         product.deleted_at = product.stock.deleted_at = utcnow()
-        product.sku = None
+        product.sku = product.barcode = None
         product.stock.min_quantity = 0
 
     run_in_write_transaction(work)
@@ -174,11 +184,13 @@ def _lock_live_product(product_id: int, if_match: frozenset[str] | None) -> Prod
     return product
 
 
-def _with_sku_guard(work, sku: str | None):
-    """Two requests creating one SKU at once: the unique index decides, answered as 409."""
+def _with_unique_guard(work, changes: dict[str, Any]):
+    """Two requests setting one SKU or barcode at once: the unique index decides, answered as 409."""
     try:
         return run_in_write_transaction(work)
     except IntegrityError as exc:
-        if sku is not None and "sku" in str(exc.orig).lower():
-            raise Duplicate("SKU 已存在", {"sku": sku}) from None
+        refused = str(exc.orig).lower()
+        for field, label in UNIQUE_CODES.items():
+            if changes.get(field) is not None and field in refused:
+                raise Duplicate(f"{label} 已存在", {field: changes[field]}) from None
         raise

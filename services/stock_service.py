@@ -60,24 +60,29 @@ def list_stock(query: StockQuery) -> Page:
     column = SORTS[query.sort.removeprefix("-")]
     by_product = column.class_ is Product
     off_products = by_product and not (query.location or query.low_only)
+    product_filters = query.q or query.category or query.sku or query.barcode
     if off_products:
         statement = select(Product).where(Product.deleted_at.is_(None))
     else:
         # A deleted product is never low: the low rows are all live.
         statement = select(Stock).where(LOW_ROWS if query.low_only else Stock.deleted_at.is_(None))
-        if query.q or query.category:
+        if product_filters:
             statement = statement.join(Stock.product)
     if query.q:
         statement = statement.where(or_(contains(Product.name, query.q), contains(Product.sku, query.q)))
     if query.category:
         statement = statement.where(Product.category == query.category)
+    if query.sku:
+        statement = statement.where(Product.sku == query.sku)
+    if query.barcode:
+        statement = statement.where(Product.barcode == query.barcode)
     if query.location:
         statement = statement.where(Stock.location == query.location)
-    if query.q or query.location or query.low_only:
+    if query.q or query.sku or query.barcode or query.location or query.low_only:
         total = count_rows(statement)
     else:  # every live product has one stock row: the products' running counts are the total
         total = live_count(query.category)
-    if by_product and not (off_products or query.q or query.category):
+    if by_product and not (off_products or product_filters):
         statement = statement.join(Stock.product)  # for the order alone, after the count
     order = ordering(query.sort, SORTS, key=Product.id if by_product else Stock.product_id)
     return paginate(statement, query, order, views.STOCK, total=total)
@@ -209,8 +214,11 @@ def lock_stock(product_id: int) -> SimpleNamespace:
 
 
 def check_thresholds(stock) -> None:
+    """A change that leaves the maximum below the minimum: the request's own values are in
+    order (its schema checks that), so it is the values kept from before that it conflicts with."""
     if stock.max_quantity is not None and stock.max_quantity < (stock.min_quantity or 0):
-        raise ValidationFailed("最大库存不能小于最小库存", {"max_quantity": "不能小于 min_quantity"})
+        raise Conflict("最大库存不能小于最小库存",
+                       {"min_quantity": stock.min_quantity, "max_quantity": stock.max_quantity})
 
 
 def record_change(stock: SimpleNamespace, action: str, movement: Movement | StockChange,

@@ -19,7 +19,7 @@ def _within(part: str, **columns: ColumnElement) -> list[ColumnElement]:
 
 
 PRODUCT = select(
-    Product.id, Product.name, Product.description, Product.price, Product.category, Product.sku,
+    Product.id, Product.name, Product.description, Product.price, Product.category, Product.sku, Product.barcode,
     Product.created_at, Product.updated_at, Product.version,
     *_within("stock", quantity=Stock.quantity, min_quantity=Stock.min_quantity, max_quantity=Stock.max_quantity,
              location=Stock.location, is_low=Stock.is_low),

@@ -102,3 +102,29 @@ def test_categories_counted_together_by_a_case_blind_collation_are_counted_apart
         assert client.get("/api/products/", query_string={"category": spelling}).get_json()["data"]["pagination"]["total"] == 1
     with app.app_context():
         db.engine.dispose()
+
+
+def test_barcodes_are_added_to_products_that_have_stock_and_history(empty_database_url):
+    """The barcode migration adds a column and a unique index in place (SQLite rebuilding
+    `products` would trip the foreign keys of its stock and ledger rows), and downgrades."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "181c2dad228a"]).exit_code == 0
+    client = app.test_client()
+    with app.app_context():
+        db.session.execute(text(
+            "INSERT INTO products (id, name, price, sku, created_at, updated_at, version)"
+            " VALUES (1, '旧商品', 1, 'OLD-1', '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"))
+        db.session.execute(text("INSERT INTO stock (product_id, quantity, min_quantity, updated_at)"
+                                " VALUES (1, 0, 0, '2026-01-01 00:00:00')"))
+        db.session.execute(text("INSERT INTO product_counts (category, live) VALUES ('', 1)"))
+        db.session.commit()
+    for step in ("upgrade", "downgrade", "upgrade"):
+        result = runner.invoke(args=["db", step])
+        assert result.exit_code == 0, result.output
+    assert client.get("/api/products/1").get_json()["data"]["barcode"] is None
+    assert client.patch("/api/products/1", json={"barcode": "96385074"}).status_code == 200
+    second = client.post("/api/products/", json={"name": "新商品", "sku": "NEW-1", "price": 1, "barcode": "96385074"})
+    assert second.status_code == 409
+    with app.app_context():
+        db.engine.dispose()

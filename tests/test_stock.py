@@ -154,16 +154,16 @@ def test_adjust_leaves_settings_not_sent_alone(client, create_product):
     assert (stock["min_quantity"], stock["max_quantity"], stock["location"]) == (2, 9, "A-01")
 
 
-@pytest.mark.parametrize("settings", [
-    {"min_quantity": 10, "max_quantity": 5},
-    {"max_quantity": 1},    # below the existing min_quantity 2
-    {"min_quantity": 20},   # above the existing max_quantity 9
+@pytest.mark.parametrize("settings, status, code", [
+    ({"min_quantity": 10, "max_quantity": 5}, 400, "VALIDATION_ERROR"),
+    ({"max_quantity": 1}, 409, "CONFLICT"),    # below the existing min_quantity 2
+    ({"min_quantity": 20}, 409, "CONFLICT"),   # above the existing max_quantity 9
 ], ids=["both", "max-below-existing-min", "min-above-existing-max"])
-def test_adjust_with_max_below_min_changes_nothing(client, create_product, settings):
+def test_adjust_with_max_below_min_changes_nothing(client, create_product, settings, status, code):
     product = create_product(initial_quantity=4, min_quantity=2, max_quantity=9)
     stock_before, logs_before = stock_of(client, product["id"]), logs_of(client, product["id"])
 
-    details = assert_error(post(client, "adjust", product["id"], 6, **settings), 400, "VALIDATION_ERROR")
+    details = assert_error(post(client, "adjust", product["id"], 6, **settings), status, code)
 
     assert "max_quantity" in details
     assert_unchanged(client, product["id"], stock_before, logs_before)

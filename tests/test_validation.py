@@ -155,12 +155,25 @@ def test_empty_update_is_rejected(client, product, method):
 
 @pytest.mark.parametrize("method, path, body", [
     ("POST", "/api/products/", {**PRODUCT_CREATE, "min_quantity": 10, "max_quantity": 5}),
-    ("PUT", "/api/products/{id}", {"max_quantity": 1}),
-    ("PATCH", "/api/products/{id}", {"min_quantity": 51}),
-    ("POST", "/api/stock/adjust", {"product_id": PID, "quantity": 3, "max_quantity": 1}),
+    ("PUT", "/api/products/{id}", {"min_quantity": 10, "max_quantity": 5}),
+    ("PATCH", "/api/products/{id}", {"min_quantity": 10, "max_quantity": 5}),
+    ("POST", "/api/stock/adjust", {"product_id": PID, "quantity": 3, "min_quantity": 10, "max_quantity": 5}),
 ], ids=["create", "put", "patch", "adjust"])
-def test_max_quantity_below_min_quantity_is_rejected(client, product, method, path, body):
+def test_max_quantity_below_min_quantity_in_one_body_is_rejected(client, product, method, path, body):
     assert_rejected(client, product, method, path, field="max_quantity", json=body_with(body, product["id"]))
+
+
+@pytest.mark.parametrize("method, path, body, stored", [
+    ("PUT", "/api/products/{id}", {"max_quantity": 1}, {"min_quantity": 2, "max_quantity": 1}),
+    ("PATCH", "/api/products/{id}", {"min_quantity": 51}, {"min_quantity": 51, "max_quantity": 50}),
+    ("POST", "/api/stock/adjust", {"product_id": PID, "quantity": 3, "max_quantity": 1},
+     {"min_quantity": 2, "max_quantity": 1}),
+], ids=["put", "patch", "adjust"])
+def test_thresholds_that_cross_the_stored_ones_conflict(client, product, method, path, body, stored):
+    """Each value is fine on its own; with the product's other threshold it is not (409)."""
+    details = assert_rejected(client, product, method, path, status=409, code="CONFLICT",
+                              json=body_with(body, product["id"]))
+    assert details == stored
 
 
 # ---- whole bodies ----
