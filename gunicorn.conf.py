@@ -58,6 +58,9 @@ max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
 preload_app = os.environ.get("GUNICORN_PRELOAD", "true").strip().lower() not in {"0", "false", "no", "off"}
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+# gunicorn's largest: every query the API documents fits (the stock list with each text
+# filter at its length limit in 4-byte characters is ~5.2 KB); longer lines get a JSON 414.
+limit_request_line = 8190
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
@@ -122,11 +125,16 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the config is read again o
 
 
 def on_starting(server):
-    """Start every run with empty metric files: counters restart with the server."""
+    """Start every run with empty metric files: counters restart with the server. And
+    answer what gunicorn refuses itself (a request line over limit_request_line) in the
+    JSON envelope, in every worker forked from here on."""
     directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     directory.mkdir(parents=True, exist_ok=True)
     for metrics_file in directory.glob("*.db"):
         metrics_file.unlink()
+    import gunicorn_errors
+
+    gunicorn_errors.install()
 
 
 def when_ready(server):

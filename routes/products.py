@@ -59,7 +59,9 @@ def get_product(product_id: int):
 
 @bp.route("/<id:product_id>", methods=["PUT", "PATCH"])
 @operation(summary="修改商品（只改所给字段）", tag="products", data=ProductOut, body=ProductUpdate,
-           errors=("DUPLICATE", "PRECONDITION_FAILED"), etag=True, conditional=True,
+           errors=("DUPLICATE", "CONFLICT", "PRECONDITION_FAILED"), etag=True, conditional=True,
+           description="An empty body is refused (400). `max_quantity` below a `min_quantity` sent with it is a "
+                       "400; below the minimum the product already has, a 409 `CONFLICT`.",
            example={"price": 88.0, "category": "饮料"})
 def update_product(product_id: int):
     product = product_service.update_product(product_id, json_body(ProductUpdate), if_match())

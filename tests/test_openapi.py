@@ -2,6 +2,7 @@
 import json
 import re
 
+from main import create_app
 from openapi_spec import build_document, is_documented
 
 METHODS = {"get", "post", "put", "patch", "delete"}
@@ -45,11 +46,8 @@ def test_write_operations_declare_their_headers_and_error_codes(app):
     add = build_document(app)["paths"]["/api/stock/add"]["post"]
     headers = {p["name"] for p in add["parameters"] if p["in"] == "header"}
     assert {"Idempotency-Key", "X-Request-ID"} <= headers
-    codes = {
-        code
-        for status, response in add["responses"].items() if status >= "400"
-        for code in response["content"]["application/json"]["schema"]["properties"]["error"]["properties"]["code"]["enum"]
-    }
+    codes = {code for status, response in add["responses"].items() if status >= "400"
+             for code in response["x-error-codes"]}
     assert {"VALIDATION_ERROR", "NOT_FOUND", "CONFLICT", "IDEMPOTENCY_KEY_REUSED",
             "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "SERVICE_UNAVAILABLE"} <= codes
 
@@ -99,3 +97,96 @@ def test_every_reference_resolves(app):
     text = json.dumps(document)
     names = set(re.findall(r'"#/components/schemas/([^"]+)"', text))
     assert names and names <= set(document["components"]["schemas"])
+
+
+# ---- what the document states is what the running configuration enforces ----
+
+def _operations_of(document):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            yield path, method, operation
+
+
+def test_the_title_is_ascii_so_generated_packages_get_a_valid_name(app):
+    info = build_document(app)["info"]
+    assert info["title"].isascii() and "库存管理服务" in info["description"]
+
+
+def test_keys_are_declared_only_where_they_are_required(app, db_url):
+    """Access control off: no operation asks for a key. On: every one but the probes does."""
+    assert all(op["security"] == [] for _, _, op in _operations_of(build_document(app)))
+    secured = create_app("testing", {"SQLALCHEMY_DATABASE_URI": db_url, "AUTH_REQUIRED": True})
+    for path, _, op in _operations_of(build_document(secured)):
+        if "x-required-role" in op:
+            assert op["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}], path
+        else:
+            assert op["security"] == [] and path in {"/", "/health", "/health/live", "/health/ready"}
+
+
+def test_rate_limits_are_declared_only_when_enforced(app, db_url):
+    statuses = {status for _, _, op in _operations_of(build_document(app)) for status in op["responses"]}
+    assert "429" not in statuses
+    limited = create_app("testing", {"SQLALCHEMY_DATABASE_URI": db_url, "RATELIMIT_ENABLED": True})
+    assert "429" in build_document(limited)["paths"]["/api/stock/"]["get"]["responses"]
+
+
+def test_every_error_answer_refers_to_one_error_schema(app):
+    document = build_document(app)
+    for path, method, op in _operations_of(document):
+        for status, response in op["responses"].items():
+            if status >= "400":
+                assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+                assert response["x-error-codes"], (path, method, status)
+    every_code = document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+    assert {"VALIDATION_ERROR", "DUPLICATE", "INSUFFICIENT_STOCK", "URI_TOO_LONG"} <= set(every_code)
+
+
+def test_request_ids_are_described_as_the_server_treats_them(app, client):
+    """Any value is taken (an unfit one is replaced), so the request parameter has no pattern;
+    the answer's header always has one."""
+    document = build_document(app)
+    parameter = next(p for p in document["paths"]["/api/stock/"]["get"]["parameters"] if p["name"] == "X-Request-ID")
+    assert "pattern" not in parameter["schema"]
+    assert re.fullmatch(document["components"]["headers"]["X-Request-ID"]["schema"]["pattern"],
+                        client.get("/api/stock/", headers={"X-Request-ID": "not one!"}).headers["X-Request-ID"])
+
+
+def test_an_empty_edit_is_declared_and_refused(app, client, create_product):
+    update = build_document(app)["components"]["schemas"]["ProductUpdate"]
+    assert update["minProperties"] == 1
+    product = create_product()
+    assert client.patch(f"/api/products/{product['id']}", json={}).status_code == 400
+
+
+def test_an_empty_if_match_is_declared_and_answers_412(app, client, create_product):
+    put = build_document(app)["paths"]["/api/products/{product_id}"]["put"]
+    if_match = next(p for p in put["parameters"] if p["name"] == "If-Match")
+    assert "empty one included, answers 412" in if_match["description"] and "412" in put["responses"]
+    product = create_product()
+    assert client.put(f"/api/products/{product['id']}", json={"price": 1}, headers={"If-Match": ""}).status_code == 412
+
+
+def test_as_of_and_as_of_seq_together_are_declared_and_refused(app, client, create_product):
+    """They travel as one exploded `point` parameter whose schema forbids both at once."""
+    parameters = build_document(app)["paths"]["/api/stock/product/{product_id}"]["get"]["parameters"]
+    point = next(p for p in parameters if p["name"] == "point")
+    assert (point["style"], point["explode"]) == ("form", True)
+    assert point["schema"]["not"] == {"required": ["as_of", "as_of_seq"]}
+    product = create_product(initial_quantity=1)
+    both = client.get(f"/api/stock/product/{product['id']}?as_of=2030-01-01&as_of_seq=1")
+    assert both.status_code == 400
+    assert client.get(f"/api/stock/product/{product['id']}?as_of_seq=1").get_json()["data"]["quantity"] == 1
+
+
+def test_dates_are_declared_as_dates(app):
+    schemas = build_document(app)["components"]["schemas"]
+    assert schemas["DailyOut"]["properties"]["date"] == {"format": "date", "title": "Date", "type": "string"}
+
+
+def test_every_path_and_query_parameter_has_an_example(app):
+    for path, method, op in _operations_of(build_document(app)):
+        for parameter in op["parameters"]:
+            if parameter["in"] in ("path", "query"):
+                assert "example" in parameter, (method, path, parameter["name"])
+                if parameter["in"] == "path":
+                    assert parameter["example"] == 1
