@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from openapi_spec import build_document
 from schemas.common import MAX_PAGE
 from tests.helpers import assert_error
 
@@ -520,3 +521,23 @@ def test_unexpected_error_is_json_without_internals(app, client):
     assert_error(response, 500, "INTERNAL_ERROR")
     assert b"secret" not in response.data and b"Traceback" not in response.data
     assert response.headers.get("X-Request-ID")
+
+
+# Unicode's White_Space, and characters often taken for whitespace that are not.
+WHITE_SPACE = "\t\n\v\f\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+LOOKALIKES = "\x1c\x1d\x1e\x1f\u180e\u200b\ufeff"
+
+
+@pytest.mark.parametrize("character", WHITE_SPACE + LOOKALIKES, ids=lambda c: f"U+{ord(c):04X}")
+def test_codes_and_the_documents_pattern_agree_on_whitespace(client, character):
+    """Around a SKU, Unicode's whitespace is trimmed and inside it refused; anything else is
+    part of the code. The document's pattern says exactly the same."""
+    pattern = re.compile(build_document(client.application)["components"]["schemas"]["ProductCreate"]
+                         ["properties"]["sku"]["pattern"])
+    around, inside = f"{character}A-1{character}", f"A{character}1"
+    created = client.post("/api/products/", json={"name": "空白", "sku": around, "price": 1})
+    assert created.status_code == 201
+    assert created.get_json()["data"]["sku"] == ("A-1" if character in WHITE_SPACE else around)
+    refused = client.post("/api/products/", json={"name": "空白", "sku": inside, "price": 1}).status_code
+    assert refused == (400 if character in WHITE_SPACE else 201)
+    assert bool(pattern.search(around)) and bool(pattern.search(inside)) == (character not in WHITE_SPACE)
