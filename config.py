@@ -100,6 +100,9 @@ class Config:
     RATELIMIT_VIEWER = os.environ.get("RATELIMIT_VIEWER", "600 per minute")
     RATELIMIT_OPERATOR = os.environ.get("RATELIMIT_OPERATOR", "600 per minute")
     RATELIMIT_ADMIN = os.environ.get("RATELIMIT_ADMIN", "1200 per minute")
+    # The time zone the console (and the human columns of exports) show times in, an
+    # IANA name such as Asia/Shanghai; the API always answers UTC.
+    DISPLAY_TIMEZONE = os.environ.get("DISPLAY_TIMEZONE") or "UTC"
     # Browser origins allowed to call the API (comma-separated); none by default.
     CORS_ORIGINS = _env_list("CORS_ORIGINS")
     # The console's login session: it ends at logout and after this many minutes unused.

@@ -20,6 +20,7 @@ from rate_limits import register_rate_limits
 from routes import register_blueprints
 from routes.access import register_authorization, register_identification
 from security import register_page_policy, register_security
+from utils.display_time import register_display_zone
 from utils.json_provider import OrjsonProvider
 from utils.request_id import register_request_id
 from utils.response_handler import success
@@ -62,6 +63,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     check_request_budget(app.config, app.config["REQUEST_TIMEOUT"])
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     configure_logging(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"] == "json")
+    register_display_zone(app)
     if app.config["PROXY_HOPS"]:
         # Behind Nginx: take client address, scheme and host from X-Forwarded-*.
         hops = app.config["PROXY_HOPS"]

@@ -30,6 +30,7 @@ def _live_products():
 
 
 _PRODUCT_BY_ID = PreparedRead(views.PRODUCT.where(Product.deleted_at.is_(None), Product.id == bindparam("product_id")))
+_ANY_PRODUCT_BY_ID = PreparedRead(views.PRODUCT.add_columns(Product.deleted_at).where(Product.id == bindparam("product_id")))
 
 
 def list_products(query: ProductQuery) -> Page:
@@ -64,6 +65,24 @@ def get_product(product_id: int) -> SimpleNamespace:
     if row is None:
         raise NotFound("商品不存在", {"product_id": product_id})
     return views.shaped(row)
+
+
+def get_product_with_history(product_id: int) -> SimpleNamespace:
+    """A product, live or deleted (`deleted_at` set), for pages that show its history:
+    a deleted product's ledger is kept, and a movement of it still leads somewhere."""
+    row = _ANY_PRODUCT_BY_ID.first(product_id=product_id)
+    if row is None:
+        raise NotFound("商品不存在", {"product_id": product_id})
+    return views.shaped(row)
+
+
+def find_by_code(code: str) -> int | None:
+    """The live product a scanned or typed code names exactly: its barcode, else its SKU."""
+    for column in (Product.barcode, Product.sku):
+        found = db.session.scalar(select(Product.id).where(column == code, Product.deleted_at.is_(None)))
+        if found is not None:
+            return found
+    return None
 
 
 def _ensure_codes_free(changes: dict[str, Any], own_id: int | None = None) -> None:

@@ -184,8 +184,14 @@ def test_delete_product_keeps_its_history(client, create_product):
     response = post_form(client, f"/console/products/{product['id']}/delete", {})
     assert response.status_code == 302
     assert "已删除商品「待删除」" in html(client.get(response.headers["Location"]))
-    assert client.get(f"/console/products/{product['id']}").status_code == 404
     assert "待删除" in html(client.get("/console/logs"))
+    # A movement of it still leads to its page: what it was and its whole history.
+    page = client.get(f"/console/products/{product['id']}")
+    assert page.status_code == 200
+    assert "该商品已于" in html(page) and "初始库存" in html(page) and "SKU-1" in html(page)
+    assert "出入库 / 盘点" not in html(page) and "删除</button>" not in html(page)
+    assert client.get(f"/console/products/{product['id']}/edit").status_code == 404
+    assert client.get("/console/products/987654").status_code == 404
 
 
 def test_product_list_searches_filters_sorts_and_pages(client, create_product):

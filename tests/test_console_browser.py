@@ -5,6 +5,7 @@ Screenshots of every page land in `artifacts/screenshots/` (git-ignored).
 Skipped only when /usr/bin/chromium is missing outside CI; in CI (CI=true) it must run."""
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -194,12 +195,28 @@ def test_a_person_manages_stock_in_the_console(browser, live_server):
         expect(rows.nth(1)).to_contain_text("无线鼠标")
         visit.shot("low-stock")
 
-        # The product page: its history and the chart of its quantity.
-        rows.nth(1).get_by_role("link", name="无线鼠标").click()
-        expect(page.get_by_test_id("quantity")).to_contain_text("8")
-        expect(page.locator("tbody tr")).to_have_count(2)
+        # The product page: its history and the chart of its quantity, over time (one
+        # more movement, after a longer pause than the others, to space them unevenly).
+        link = rows.nth(1).get_by_role("link", name="无线鼠标")
+        mouse = int(re.search(r"/products/(\d+)$", link.get_attribute("href")).group(1))
+        time.sleep(2)
+        requests.post(f"{live_server.url}/api/stock/reduce", json={"product_id": mouse, "quantity": 1}, timeout=60)
+        link.click()
+        expect(page.get_by_test_id("quantity")).to_contain_text("7")
+        expect(page.locator("tbody tr")).to_have_count(3)
         assert chart_drawn(page, "history-chart")
+        assert_points_spaced_by_time(page, "history-chart")
         visit.shot("product")
+
+        # A scanner types a code into the search box and presses Enter.
+        scan = page.get_by_role("searchbox", name="扫码或搜索商品")
+        scan.fill("CUP-500")
+        scan.press("Enter")
+        expect(page.get_by_role("heading", name=re.compile("不锈钢保温杯"))).to_be_visible()
+        scan = page.get_by_role("searchbox", name="扫码或搜索商品")
+        scan.fill("保温")
+        scan.press("Enter")
+        expect(page.locator("tbody tr")).to_have_count(1)
 
         # Products: search and category filter.
         nav(page, "商品").click()
@@ -225,6 +242,11 @@ def test_a_person_manages_stock_in_the_console(browser, live_server):
         expect(page.locator("tbody tr")).to_have_count(3)
         nav(page, "流水").click()
         expect(page.locator("tbody")).to_contain_text("不锈钢保温杯")
+        # Its movement still leads to it: what it was and its history, not a 404.
+        page.locator("tbody").get_by_role("link", name="不锈钢保温杯").first.click()
+        expect(page.get_by_test_id("deleted")).to_contain_text("该商品已于")
+        expect(page.locator("tbody")).to_contain_text("初始库存")
+        visit.shot("deleted-product")
 
         # A page that does not exist is a friendly page, not a trace.
         response = visit.goto("/console/products/987654")
@@ -238,13 +260,36 @@ def test_a_person_manages_stock_in_the_console(browser, live_server):
         visit.close()
 
 
+def assert_points_spaced_by_time(page, canvas_id: str) -> None:
+    """The chart's x axis is time: the gaps between points on screen are in proportion to
+    the time between the movements, and no two axis labels read the same."""
+    chart = page.evaluate(f"""() => {{
+        const chart = Chart.getChart(document.getElementById('{canvas_id}'));
+        return {{type: chart.scales.x.type, times: chart.data.datasets[0].data.map(p => p.x),
+                 pixels: chart.getDatasetMeta(0).data.map(p => p.x),
+                 labels: chart.scales.x.ticks.map(t => t.label).filter(l => l)}};
+    }}""")
+    assert chart["type"] == "linear"
+    times, pixels = chart["times"], chart["pixels"]
+    assert len(times) >= 3 and times == sorted(times)
+    scale = (pixels[-1] - pixels[0]) / (times[-1] - times[0])
+    for moment, pixel in zip(times, pixels):
+        assert abs(pixels[0] + (moment - times[0]) * scale - pixel) < 1.5
+    assert len(chart["labels"]) == len(set(chart["labels"])) >= 1
+
+
 def test_the_console_fits_a_phone(browser, live_server):
     from playwright.sync_api import expect
 
-    seed(live_server.url)
     visit = Visit(browser, live_server.url, width=390, height=844, prefix="phone-")
     page = visit.page
     try:
+        # Nothing low yet: the page says so with a drawing, no emoji font needed.
+        visit.goto("/console/stock/low")
+        icon = page.get_by_test_id("no-low-stock").locator("svg")
+        expect(icon).to_be_visible()
+        assert icon.bounding_box()["width"] >= 12
+        seed(live_server.url)
         for path, name in (("/console/", "dashboard"), ("/console/stock?product_id=1", "stock"),
                            ("/console/products", "products")):
             response = visit.goto(path)
@@ -253,6 +298,13 @@ def test_the_console_fits_a_phone(browser, live_server):
             overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{path} is wider than the phone by {overflow}px"
             visit.shot(name)
+        # The product list keeps each price and stock level on screen, no sideways scroll.
+        rows = page.locator("tbody tr")
+        expect(rows).to_have_count(len(SEED))
+        for index in range(len(SEED)):
+            for cell in ("price", "stock"):
+                box = rows.nth(index).get_by_test_id(cell).bounding_box()
+                assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (index, cell, box)
         assert visit.problems == []
     finally:
         visit.close()

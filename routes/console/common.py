@@ -1,7 +1,7 @@
 """What every console page shares: CSRF on every POST, security headers, template
 filters, and turning form fields into the API's request models."""
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,6 +14,7 @@ from models import ACTIONS
 from routes.access import current_caller
 from routes.console import bp
 from services import dashboard_service
+from utils.display_time import format_moment, zone_label
 from utils.exceptions import AppError, InsufficientStock, ValidationFailed
 from utils.validation import field_details
 
@@ -37,7 +38,8 @@ def _check_csrf():
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {"csrf_token": generate_csrf, "action_labels": ACTIONS, "page_url": _page_url,
-            "low_stock_badge": dashboard_service.low_stock_count, "current_caller": current_caller}
+            "low_stock_badge": dashboard_service.low_stock_count, "current_caller": current_caller,
+            "display_zone": zone_label}
 
 
 def _page_url(page: int) -> str:
@@ -59,10 +61,8 @@ def _money(value) -> str:
 
 @bp.app_template_filter("when")
 def _when(value: datetime | None) -> str:
-    """Timestamps are shown in UTC, as stored and as the API answers them."""
-    if value is None:
-        return "—"
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    """Timestamps in the display time zone (DISPLAY_TIMEZONE); the API answers UTC."""
+    return format_moment(value)
 
 
 def _convert(raw: str, kind: str) -> Any:

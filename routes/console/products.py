@@ -13,10 +13,11 @@ from routes.console.common import (
 from schemas.log import LedgerPageQuery
 from schemas.product import PRODUCT_SORTS, ProductCreate, ProductQuery, ProductUpdate
 from services import dashboard_service, log_service, product_service
+from utils.display_time import format_moment
 from utils.exceptions import AppError, PreconditionFailed
 
 FIELDS = {
-    "name": "text", "sku": "text", "price": "money", "category": "text", "description": "text",
+    "name": "text", "sku": "text", "barcode": "text", "price": "money", "category": "text", "description": "text",
     "min_quantity": "int", "max_quantity": "int", "location": "text",
 }
 SORT_LABELS = {"id": "编号", "name": "名称", "price": "价格", "sku": "SKU", "created_at": "创建时间",
@@ -37,16 +38,35 @@ def products():
     )
 
 
+@bp.get("/scan")
+def scan():
+    """What a barcode scanner types into the search box, then Enter: a code that is
+    exactly a product's barcode or SKU opens that product, anything else is searched for."""
+    code = request.args.get("code", "").strip()
+    product_id = product_service.find_by_code(code) if code else None
+    if product_id is not None:
+        return redirect(url_for("console.product", product_id=product_id))
+    return redirect(url_for("console.products", q=code or None))
+
+
 @bp.get("/products/<id:product_id>")
 def product(product_id: int):
-    """Stock, thresholds, location, movement history and the quantity over time."""
-    item = product_service.get_product(product_id)
+    """Stock, thresholds, location, movement history and the quantity over time; for a
+    deleted product, what it was and its history (which is never deleted)."""
+    item = product_service.get_product_with_history(product_id)
     paging, _ = query_or_errors(LedgerPageQuery, {"per_page": PER_PAGE})
     return render_template(
         "console/product.html", product=item,
         logs=log_service.product_logs(product_id, paging),
-        history=dashboard_service.quantity_history(product_id),
+        history=_chart_points(dashboard_service.quantity_history(product_id)),
     )
+
+
+def _chart_points(history: list[dict]) -> list[dict]:
+    """The chart's points: the level (`y`) at its moment (`x`, epoch milliseconds, so the
+    axis spaces movements by time), with the moment as a person reads it."""
+    return [{"x": int(point["at"].timestamp() * 1000), "y": point["quantity"], "label": format_moment(point["at"])}
+            for point in history]
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
@@ -106,7 +126,8 @@ def _explain(exc: AppError) -> tuple[str, dict[str, str]]:
     """The page's wording for a refused create or edit."""
     message, errors = describe(exc)
     if exc.code == "DUPLICATE":
-        return message, {"sku": "该 SKU 已被其他商品使用"}
+        field = next(iter(exc.details), "sku")
+        return message, {field: f"该{'条码' if field == 'barcode' else ' SKU '}已被其他商品使用"}
     if isinstance(exc, PreconditionFailed):
         return "保存失败：该商品在你编辑期间已被修改，请重新打开编辑页后再保存", {}
     return message, errors
@@ -115,7 +136,8 @@ def _explain(exc: AppError) -> tuple[str, dict[str, str]]:
 def _form_values(item) -> dict[str, str]:
     stock = item.stock
     values = {
-        "name": item.name, "sku": item.sku, "price": f"{item.price:.2f}", "category": item.category,
+        "name": item.name, "sku": item.sku, "barcode": item.barcode, "price": f"{item.price:.2f}",
+        "category": item.category,
         "description": item.description, "min_quantity": stock.min_quantity, "max_quantity": stock.max_quantity,
         "location": stock.location, "version": item.version,
     }

@@ -34,19 +34,45 @@
     });
   }
 
+  // A product's level over time: points at their moments (`x`, epoch milliseconds) on a
+  // linear axis, so movements are spaced by the time between them, not one step each.
   var history = read("history-data");
   var historyCanvas = document.getElementById("history-chart");
   if (history && historyCanvas) {
+    var zone = historyCanvas.dataset.zone || "UTC";
+    var span = history.length ? history[history.length - 1].x - history[0].x : 0;
+    var parts = { month: "2-digit", day: "2-digit", timeZone: zone, hourCycle: "h23" };
+    if (span < 3 * 86400000) { parts.hour = "2-digit"; parts.minute = "2-digit"; }
+    var format = new Intl.DateTimeFormat("zh-CN", parts);
     new Chart(historyCanvas, {
       type: "line",
       data: {
-        labels: read("history-labels"),
         datasets: [{ label: "库存", data: history, stepped: "before", borderColor: "#1f6feb",
                      backgroundColor: "rgba(31,111,235,0.12)", fill: true, pointRadius: 3 }]
       },
       options: {
-        scales: { y: { beginAtZero: true, ticks: { precision: 0 } }, x: { ticks: { maxTicksLimit: 6 } } },
-        plugins: { legend: { display: false } }
+        parsing: false,
+        scales: {
+          y: { beginAtZero: true, ticks: { precision: 0 } },
+          x: {
+            type: "linear",
+            // From the first movement to the last (a single one: an hour either side).
+            min: history[0].x - (span ? 0 : 3600000),
+            max: history[history.length - 1].x + (span ? 0 : 3600000),
+            ticks: {
+              maxTicksLimit: 6,
+              // Two ticks in one day (or minute) would read the same: only the first is labelled.
+              callback: function (value, index, ticks) {
+                var label = format.format(new Date(value));
+                return index > 0 && format.format(new Date(ticks[index - 1].value)) === label ? "" : label;
+              }
+            }
+          }
+        },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { title: function (items) { return items[0].raw.label; } } }
+        }
       }
     });
   }
