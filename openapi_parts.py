@@ -79,25 +79,26 @@ def header_ref(name: str) -> dict:
 
 # Headers an error answer carries besides X-Request-ID, by status.
 ERROR_HEADERS = {401: ("WWW-Authenticate",), 429: ("Retry-After",)}
-REQUEST_ID_PARAMETER = {
-    "name": "X-Request-ID", "in": "header", "required": False,
-    "description": "Your id for this request, echoed in the answer's `X-Request-ID` when it is 1–128 of "
-                   "`A-Z a-z 0-9 . _ : -`; any other value is replaced by an id the server makes (never refused).",
-    "schema": {"type": "string"}, "example": "order-4711-try-1",
-}
-IDEMPOTENCY_KEY_PARAMETER = {
-    "name": "Idempotency-Key", "in": "header", "required": False,
-    "description": "Makes the write exactly-once: a retry with the same key and request replays the first "
-                   "response; the same key with another request answers 422; 1–255 visible ASCII characters, "
-                   "else 400.",
-    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"}, "example": "7f0c2a9e-order-4711",
-}
-IF_MATCH_PARAMETER = {
-    "name": "If-Match", "in": "header", "required": False,
-    "description": "The ETag the change is meant for (`\"3\"`, a list of them, or `*`): a value that matches "
-                   "no current ETag, an empty one included, answers 412 and changes nothing.",
-    "schema": {"type": "string"}, "example": '"1"',
-}
+
+
+def _header_parameter(name: str, description: str, schema: dict, example: str) -> dict:
+    return {"name": name, "in": "header", "required": False, "description": description, "schema": schema,
+            "example": example}
+
+
+REQUEST_ID_PARAMETER = _header_parameter(
+    "X-Request-ID", "Your id for this request, echoed in the answer's `X-Request-ID` when it is 1–128 of "
+                    "`A-Z a-z 0-9 . _ : -`; any other value is replaced by an id the server makes (never refused).",
+    {"type": "string"}, "order-4711-try-1")
+IDEMPOTENCY_KEY_PARAMETER = _header_parameter(
+    "Idempotency-Key", "Makes the write exactly-once: a retry with the same key and request replays the first "
+                       "response; the same key with another request answers 422; 1–255 visible ASCII "
+                       "characters, else 400.",
+    {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"}, "7f0c2a9e-order-4711")
+IF_MATCH_PARAMETER = _header_parameter(
+    "If-Match", "The ETag the change is meant for (`\"3\"`, a list of them, or `*`): a value that matches no "
+                "current ETag, an empty one included, answers 412 and changes nothing.",
+    {"type": "string"}, '"1"')
 SECURITY_SCHEMES = {
     "bearerAuth": {"type": "http", "scheme": "bearer",
                    "description": "`Authorization: Bearer <API key>` (create one with `flask --app main keys create`)."},

@@ -66,6 +66,16 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def assert_refuses_to_start(project: Path, *command: str) -> None:
+    server = start(project, *command)
+    try:
+        assert server.wait(timeout=60) != 0
+    finally:
+        if server.poll() is None:
+            stop(server)
+    assert "database timeouts too long" in (project / "server.log").read_text()
+
+
 def test_env_example_carries_timeouts_under_gunicorns(project):
     write_env(project)
     result = subprocess.run(
@@ -105,22 +115,10 @@ def test_gunicorn_binds_and_sizes_itself_from_env(project):
                          ids=["dev server", "gunicorn"])
 def test_both_entry_points_refuse_timeouts_that_reach_gunicorns(project, unsafe, entry_point):
     write_env(project, PORT=str(_free_port()), GUNICORN_BIND=f"127.0.0.1:{_free_port()}", **unsafe)
-    server = start(project, *entry_point)
-    try:
-        assert server.wait(timeout=60) != 0
-    finally:
-        if server.poll() is None:
-            stop(server)
-    assert "database timeouts too long" in (project / "server.log").read_text()
+    assert_refuses_to_start(project, *entry_point)
 
 
 def test_gunicorn_refuses_a_command_line_timeout_the_database_waits_outlast(project):
     """`-t` is gunicorn's own: the workers check it against the app's timeouts (2 × 10 s)."""
     write_env(project, GUNICORN_BIND=f"127.0.0.1:{_free_port()}", GUNICORN_WORKERS="1")
-    server = start(project, "-m", "gunicorn", "--config", "gunicorn.conf.py", "-t", "15", "main:app")
-    try:
-        assert server.wait(timeout=60) != 0
-    finally:
-        if server.poll() is None:
-            stop(server)
-    assert "database timeouts too long" in (project / "server.log").read_text()
+    assert_refuses_to_start(project, "-m", "gunicorn", "--config", "gunicorn.conf.py", "-t", "15", "main:app")
