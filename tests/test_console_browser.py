@@ -318,7 +318,9 @@ def test_the_api_docs_run_under_their_page_policy(browser, live_server):
     visit = Visit(browser, live_server.url)
     try:
         visit.goto("/docs/")
-        expect(visit.page.locator(".swagger-ui .info .title")).to_contain_text("库存管理服务", timeout=TIMEOUT_MS)
+        expect(visit.page.locator(".swagger-ui .info .title")).to_contain_text("Inventory service API",
+                                                                           timeout=TIMEOUT_MS)
+        expect(visit.page.locator(".swagger-ui .info .description")).to_contain_text("库存管理服务")
         expect(visit.page.locator(".opblock").first).to_be_visible()
         assert visit.problems == []
     finally:

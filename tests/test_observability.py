@@ -149,8 +149,11 @@ def test_a_metrics_directory_left_by_a_killed_master_is_removed_at_the_next_star
     killed one left, and leaves alone the directory of one that still runs."""
     temporary, settings = _temporary_metrics(tmp_path)
     running = LiveServer(db_url, 1, tmp_path / "running.log", extra_env=settings)
-    # A short timeout: its orphaned workers notice their master is gone within 2 s.
-    killed = LiveServer(db_url, 2, tmp_path / "killed.log", extra_env={**settings, "GUNICORN_TIMEOUT": "4"})
+    # A short timeout: its orphaned workers notice their master is gone within 2 s (and
+    # database waits short enough for the app to accept it).
+    short = {"GUNICORN_TIMEOUT": "4", "SQLITE_BUSY_TIMEOUT": "1", "DB_READ_TIMEOUT": "1", "DB_CONNECT_TIMEOUT": "1",
+             "DB_RETRY_BUDGET": "0.5"}
+    killed = LiveServer(db_url, 2, tmp_path / "killed.log", extra_env={**settings, **short})
     following = None
     try:
         running.wait_ready()
