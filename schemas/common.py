@@ -2,6 +2,7 @@
 import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from itertools import combinations
 from typing import Annotated, Any
 
 from pydantic import (
@@ -220,9 +221,24 @@ def no_page_number(value, info: ValidationInfo, *, exclusive: tuple[str, ...] = 
     return value
 
 
+def paging_rule(cursors: tuple[str, ...], described: str) -> dict:
+    """For the document: a list's page number and cursors travel as one `paging` query
+    parameter whose schema says what `no_page_number` enforces (a cursor with no page
+    number but 1, and one cursor at a time)."""
+    with_a_page = [{"required": [cursor, "page"], "properties": {"page": {"not": {"const": 1}}}} for cursor in cursors]
+    together = [{"required": list(pair)} for pair in combinations(cursors, 2)]
+    return {"x-parameter-group": "paging", "not": {"anyOf": with_a_page + together},
+            "description": f"{described} Cursors are opaque: only one the service answered is valid, any other is "
+                           f"a 400."}
+
+
 class PageQuery(QueryModel):
     """`page` (1..MAX_PAGE) and `per_page` (1..100) for every list, or instead of a page
     number a cursor from an earlier page (services/pagination.py)."""
+
+    model_config = ConfigDict(json_schema_extra=paging_rule(
+        ("after", "before"), "`page`, or instead a cursor from an earlier page: `after` (its `pagination.next_after`) "
+                             "or `before` (its `pagination.prev_before`), one at a time, with `page` 1 or none."))
 
     page: int = Field(1, ge=1, le=MAX_PAGE)
     per_page: int = Field(20, ge=1, le=MAX_PER_PAGE)

@@ -12,6 +12,7 @@ from schemas.common import (
     ResponseModel,
     filter_text,
     no_page_number,
+    paging_rule,
 )
 
 Action = Literal["in", "out", "adjust"]
@@ -21,13 +22,11 @@ class LedgerPageQuery(PageQuery):
     """A page of movements, newest first: by number, by cursor, or those older than
     `before_id` (the previous page's `next_before_id`, the same as `after` with its cursor)."""
 
-    # The document carries the rule: `page` and `before_id` travel as one `paging` parameter.
-    model_config = ConfigDict(json_schema_extra={
-        "x-parameter-group": "paging",
-        "description": "`page`, or `before_id` (the previous page's `pagination.next_before_id`) with `page` 1 "
-                       "or absent.",
-        "not": {"required": ["before_id", "page"], "properties": {"page": {"not": {"const": 1}}}},
-    })
+    model_config = ConfigDict(json_schema_extra=paging_rule(
+        ("after", "before", "before_id"),
+        "`page`, or instead a cursor from an earlier page: `after` (its `pagination.next_after`), `before` (its "
+        "`pagination.prev_before`) or `before_id` (its `pagination.next_before_id`), one at a time, with `page` 1 "
+        "or none."))
 
     before_id: QueryId | None = Field(
         None, description="Only movements older than this id: the previous page's `pagination.next_before_id`")

@@ -6,7 +6,7 @@ request without a key or with a wrong one.
 
 Two settings say what a schema cannot (tests/schemathesis.toml: 412 and 422 answer
 well-formed requests that meet an unexpected state, as 409 does; tests/schemathesis_hooks.py:
-the thresholds' order and fresh Idempotency-Keys)."""
+the thresholds' order, fresh Idempotency-Keys, no invented cursors, no undeclared names)."""
 import os
 import re
 import subprocess

@@ -2,6 +2,8 @@
 import json
 import re
 
+import pytest
+
 from main import create_app
 from openapi_spec import build_document, is_documented
 
@@ -190,3 +192,16 @@ def test_every_path_and_query_parameter_has_an_example(app):
                 assert "example" in parameter, (method, path, parameter["name"])
                 if parameter["in"] == "path":
                     assert parameter["example"] == 1
+
+
+@pytest.mark.parametrize("query, refused", [
+    ({"page": 2, "after": "WyJpZCIsMV0"}, True), ({"after": "WyJpZCIsMV0", "before": "WyJpZCIsMV0"}, True),
+    ({"page": 1, "before_id": 5}, False), ({"page": 3}, False), ({"after": "not-one-we-made"}, True),
+])
+def test_a_lists_page_number_and_cursors_are_one_declared_parameter(app, client, query, refused):
+    """`paging` carries the rule the server applies: a cursor with page 1 or none, one at a time."""
+    parameters = build_document(app)["paths"]["/api/logs/"]["get"]["parameters"]
+    paging = next(p for p in parameters if p["name"] == "paging")
+    assert set(paging["schema"]["properties"]) == {"page", "after", "before", "before_id"}
+    assert {"required": ["after", "before"]} in paging["schema"]["not"]["anyOf"]
+    assert (client.get("/api/logs/", query_string=query).status_code == 400) is refused
