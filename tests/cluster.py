@@ -36,6 +36,15 @@ def node(action: str, number: int) -> None:
     subprocess.run([str(HARNESS), action, str(number)], check=True, timeout=180)
 
 
+def ensure_cluster() -> None:
+    """Three nodes synced in one primary component, whatever an earlier test left behind
+    (a node killed, cut off or failing to restart): the harness rejoins or rebuilds it."""
+    done = subprocess.run([str(HARNESS), "ensure"], capture_output=True, text=True, timeout=240)
+    if done.stderr:
+        print(done.stderr)
+    assert done.returncode == 0, f"the cluster could not be brought back: {done.stderr}"
+
+
 def error_log(number: int) -> str:
     return (GALERA_DIR / f"node{number}" / "error.log").read_text(errors="replace")
 

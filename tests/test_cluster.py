@@ -2,7 +2,9 @@
 app instances on different nodes lose nothing, a node cut off from the cluster answers
 quick 503s, the writer node killed under load behind HAProxy ends exact for clients that
 retry with their Idempotency-Key, and it rejoins by IST."""
+import os
 import random
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -12,6 +14,8 @@ import requests
 from sqlalchemy import create_engine, text
 
 from tests.cluster import (
+    GALERA_URLS,
+    HARNESS,
     TIMEOUT,
     HAProxy,
     Keyed,
@@ -20,6 +24,7 @@ from tests.cluster import (
     create_cluster_database,
     create_product,
     drop_cluster_database,
+    ensure_cluster,
     error_log,
     needs_cluster,
     node,
@@ -32,7 +37,13 @@ pytestmark = [pytest.mark.cluster, needs_cluster]
 
 
 @pytest.fixture
-def cluster_urls():
+def healthy_cluster():
+    """Every test starts on three synced nodes, so one that fails leaves nothing behind."""
+    ensure_cluster()
+
+
+@pytest.fixture
+def cluster_urls(healthy_cluster):
     """A fresh, empty database on the cluster: its URL through node 1, 2 and 3."""
     urls = create_cluster_database()
     try:
@@ -168,6 +179,25 @@ def test_the_writer_node_killed_under_load_behind_haproxy_ends_exact_and_rejoins
     _wait_for(lambda: requests.get(f"{instances[0].url}/health/ready", timeout=TIMEOUT).status_code == 200)
     assert_nodes_agree(cluster_urls)
     assert verify(instances[0].url)["problems"] == []
+
+
+def test_a_restart_that_cannot_recover_fails_within_seconds_and_the_cluster_is_brought_back(healthy_cluster):
+    """--wsrep-recover runs within bounded memory: one that cannot fit fails at once, loudly,
+    instead of growing until the machine's OOM killer steps in."""
+    node("shutdown", 3)
+    started = time.monotonic()
+    restart = subprocess.run([str(HARNESS), "restart", "3"], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "GALERA_RECOVER_MEMORY": "100M"})
+    assert restart.returncode != 0 and "--wsrep-recover failed" in restart.stderr, restart.stderr
+    assert time.monotonic() - started < 10
+    ensure_cluster()
+    for url in GALERA_URLS:
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            status = dict(connection.execute(text("SHOW STATUS WHERE Variable_name IN"
+                                                  " ('wsrep_local_state', 'wsrep_cluster_size')")).all())
+        engine.dispose()
+        assert status == {"wsrep_local_state": "4", "wsrep_cluster_size": "3"}, (url, status)
 
 
 def _wait_for(condition, seconds: float = 60) -> None:

@@ -8,12 +8,22 @@
 #   cluster.sh kill N         SIGKILL node N (1–3)
 #   cluster.sh shutdown N     stop node N cleanly
 #   cluster.sh restart N      recover node N's position (--wsrep-recover), start it, wait until it
-#                             is synced again: it catches up by IST when the donor's gcache allows
+#                             is synced again: it catches up by IST when the donor's gcache allows;
+#                             a recovery that fails or overruns its bounds exits non-zero at once
+#   cluster.sh ensure         every node running and synced in one three-node primary component:
+#                             nodes that are not are restarted (IST), or emptied and rejoined by SST
+#                             when that fails; a cluster without a primary component starts afresh
 #   cluster.sh status         each node's wsrep_local_state_comment and cluster size
 #   cluster.sh urls           the SQLAlchemy URLs of the nodes, comma-separated
 #
 # Node N listens on MySQL port GALERA_MYSQL_PORT+N-1 and Galera port GALERA_GROUP_PORT+10*(N-1);
 # its IST receiver is that Galera port + 1 and its rsync SST receiver + 2.
+#
+# Memory is bounded whatever the environment: mariadbd allocates and zeroes 16 bytes per file
+# descriptor its open-files limit allows, which under a container's limit of 2^30 is 16 GiB per
+# process, so every node runs with at most NODE_OPEN_FILES; the buffer pool may not grow past its
+# size (10.11 reserves 8 TiB of address space for growth otherwise); and --wsrep-recover runs
+# within RECOVER_MEMORY of address space and RECOVER_SECONDS.
 set -euo pipefail
 
 BASE=${GALERA_DIR:-/tmp/galera}
@@ -23,6 +33,9 @@ NODES=3
 USER_NAME=inventory
 USER_PASSWORD=inventory
 PROVIDER=/usr/lib/galera/libgalera_smm.so
+NODE_OPEN_FILES=65536
+RECOVER_MEMORY=${GALERA_RECOVER_MEMORY:-2G}
+RECOVER_SECONDS=30
 
 node_dir() { echo "$BASE/node$1"; }
 mysql_port() { echo $((MYSQL_PORT + $1 - 1)); }
@@ -58,6 +71,7 @@ default-storage-engine=InnoDB
 binlog_format=ROW
 innodb_autoinc_lock_mode=2
 innodb_buffer_pool_size=64M
+innodb_buffer_pool_size_max=64M
 innodb_log_file_size=32M
 innodb_flush_log_at_trx_commit=2
 max_connections=300
@@ -107,10 +121,17 @@ wait_synced() {
     return 1
 }
 
+open_files() {  # NODE_OPEN_FILES, or less when this shell may not have that many
+    local hard
+    hard=$(ulimit -Hn)
+    if [ "$hard" = unlimited ] || [ "$hard" -gt "$NODE_OPEN_FILES" ]; then echo "$NODE_OPEN_FILES"; else echo "$hard"; fi
+}
+
+
 launch() {  # launch N [mariadbd options…]: start node N in the background, wait until synced
     local n=$1 pid
     rm -f "$(node_dir "$n")/mysqld.pid"
-    /usr/sbin/mariadbd --defaults-file="$(node_dir "$n").cnf" "${@:2}" \
+    prlimit --nofile="$(open_files)" /usr/sbin/mariadbd --defaults-file="$(node_dir "$n").cnf" "${@:2}" \
         >>"$(node_dir "$n")/console.log" 2>&1 </dev/null &
     pid=$!
     disown "$pid" 2>/dev/null || true
@@ -125,7 +146,7 @@ start() {
         install -d -o mysql -g mysql "$(node_dir "$n")"
         write_config "$n"
     done
-    mariadb-install-db --defaults-file="$(node_dir 1).cnf" --skip-test-db \
+    prlimit --nofile="$(open_files)" mariadb-install-db --defaults-file="$(node_dir 1).cnf" --skip-test-db \
         --auth-root-authentication-method=socket >"$BASE/install.log" 2>&1 \
         || { cat "$BASE/install.log" >&2; exit 1; }
     launch 1 --wsrep-new-cluster
@@ -158,18 +179,73 @@ shutdown_node() {
     kill_node "$1"
 }
 
-restart() {
-    local n=$1 dir position
+recover() {  # the position node N's InnoDB reached, printed; non-zero when it cannot be had
+    local n=$1 dir status=0 position
     dir=$(node_dir "$n")
+    rm -f "$dir/recover.log"
+    timeout --kill-after=5 "$RECOVER_SECONDS" prlimit --as="$(numfmt --from=iec "$RECOVER_MEMORY")" \
+        --nofile="$(open_files)" /usr/sbin/mariadbd --defaults-file="$dir.cnf" --wsrep-recover \
+        --log-error="$dir/recover.log" >/dev/null 2>&1 </dev/null || status=$?
+    position=$(sed -n 's/.*WSREP: Recovered position: *//p' "$dir/recover.log" | tail -n 1)
+    if [ "$status" != 0 ] || [ -z "$position" ]; then
+        case $status in
+            124|137) echo "node$n: --wsrep-recover did not finish within ${RECOVER_SECONDS}s" >&2 ;;
+            *) echo "node$n: --wsrep-recover failed (exit $status, within $RECOVER_MEMORY of memory)" >&2 ;;
+        esac
+        tail -n 15 "$dir/recover.log" >&2
+        return 1
+    fi
+    echo "$position"
+}
+
+restart() {
+    local n=$1 position
     kill_node "$n"  # nothing of the old process may hold the data directory
     # The position the node's InnoDB reached: with it the node asks the cluster for the
     # missing write sets only (IST), where an unknown position (-1 after a crash) means SST.
-    /usr/sbin/mariadbd --defaults-file="$dir.cnf" --wsrep-recover --log-error="$dir/recover.log" \
-        >/dev/null 2>&1 </dev/null
-    position=$(sed -n 's/.*WSREP: Recovered position: *//p' "$dir/recover.log" | tail -n 1)
-    [ -n "$position" ] || { echo "no recovered position in $dir/recover.log" >&2; exit 1; }
+    position=$(recover "$n") || return 1
     echo "node$n recovered position $position" >&2
     launch "$n" --wsrep-start-position="$position"
+}
+
+synced() {  # node N runs, is synced and ready, in a primary component of all the nodes
+    [ -n "$(running_pid "$1" || true)" ] && [ "$(status_of "$1" wsrep_local_state)" = 4 ] \
+        && [ "$(status_of "$1" wsrep_ready)" = ON ] && [ "$(status_of "$1" wsrep_cluster_status)" = Primary ] \
+        && [ "$(status_of "$1" wsrep_cluster_size)" = "$NODES" ]
+}
+
+rejoin() {  # node N back into the primary component: by IST, or by SST from an empty directory
+    local n=$1
+    restart "$n" && return 0
+    echo "node$n: restart failed; emptying its data directory to rejoin by state transfer" >&2
+    kill_node "$n"
+    find "$(node_dir "$n")" -mindepth 1 -delete
+    launch "$n"
+}
+
+ensure() {
+    local n primary=() others=()
+    for n in $(seq 1 $NODES); do
+        if [ -n "$(running_pid "$n" || true)" ] && [ "$(status_of "$n" wsrep_cluster_status)" = Primary ] \
+                && [ "$(status_of "$n" wsrep_local_state)" = 4 ]; then
+            primary+=("$n")
+        else
+            others+=("$n")
+        fi
+    done
+    if [ ${#primary[@]} = 0 ]; then
+        echo "no node in a primary component: starting the cluster afresh" >&2
+        start >/dev/null
+        return
+    fi
+    for n in "${others[@]}"; do
+        echo "node$n is not synced in the primary component: rejoining it" >&2
+        rejoin "$n"
+    done
+    for n in $(seq 1 $NODES); do
+        for _ in $(seq 1 100); do synced "$n" && break; sleep 0.2; done
+        synced "$n" || { echo "node$n did not settle: $(status)" >&2; return 1; }
+    done
 }
 
 status() {
@@ -203,6 +279,7 @@ case "${1:-}" in
     kill) kill_node "$(node_arg "${2:-}")" ;;
     shutdown) shutdown_node "$(node_arg "${2:-}")" ;;
     restart) restart "$(node_arg "${2:-}")" ;;
+    ensure) ensure ;;
     status) status ;;
     urls) urls ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2; exit 2 ;;
