@@ -89,9 +89,9 @@ EOF
 }
 
 running_pid() {
-    local pid_file
-    pid_file="$(node_dir "$1")/mysqld.pid"
-    [ -s "$pid_file" ] && [[ "$(ps -o stat= -p "$(cat "$pid_file")" 2>/dev/null)" =~ ^[[:space:]]*[^Z[:space:]] ]] && cat "$pid_file"
+    local pid
+    pid=$(cat "$(node_dir "$1")/mysqld.pid" 2>/dev/null) || return 1  # gone as a node stops
+    [ -n "$pid" ] && [[ "$(ps -o stat= -p "$pid" 2>/dev/null)" =~ ^[[:space:]]*[^Z[:space:]] ]] && echo "$pid"
 }
 
 # Processes started for node N: mariadbd itself and, during an SST, its rsync helpers.
@@ -101,7 +101,9 @@ kill_node() {
     local pids
     pids=$(node_processes "$1")
     [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
-    for _ in $(seq 1 50); do [ -z "$(node_processes "$1")" ] && return 0; sleep 0.1; done
+    for _ in $(seq 1 300); do [ -z "$(node_processes "$1")" ] && return 0; sleep 0.1; done
+    echo "node$1: processes still there 30 s after SIGKILL: $(node_processes "$1")" >&2
+    return 1
 }
 
 wait_synced() {
@@ -179,17 +181,36 @@ shutdown_node() {
     kill_node "$1"
 }
 
+recovered_position() { sed -n 's/.*WSREP: Recovered position: *//p' "$1/recover.log" 2>/dev/null | tail -n 1; }
+
 recover() {  # the position node N's InnoDB reached, printed; non-zero when it cannot be had
-    local n=$1 dir status=0 position
+    local n=$1 dir pid status=0 position
     dir=$(node_dir "$n")
     rm -f "$dir/recover.log"
-    timeout --kill-after=5 "$RECOVER_SECONDS" prlimit --as="$(numfmt --from=iec "$RECOVER_MEMORY")" \
-        --nofile="$(open_files)" /usr/sbin/mariadbd --defaults-file="$dir.cnf" --wsrep-recover \
-        --log-error="$dir/recover.log" >/dev/null 2>&1 </dev/null || status=$?
-    position=$(sed -n 's/.*WSREP: Recovered position: *//p' "$dir/recover.log" | tail -n 1)
-    if [ "$status" != 0 ] || [ -z "$position" ]; then
+    # The position is printed once InnoDB has recovered; the shutdown after it would roll back
+    # what the crash left unfinished (innodb_fast_shutdown=3 leaves that to the next start),
+    # and a process still busy once the position is out is stopped.
+    prlimit --as="$(numfmt --from=iec "$RECOVER_MEMORY")" --nofile="$(open_files)" /usr/sbin/mariadbd \
+        --defaults-file="$dir.cnf" --wsrep-recover --innodb-fast-shutdown=3 --log-error="$dir/recover.log" \
+        >/dev/null 2>&1 </dev/null &
+    pid=$!
+    for _ in $(seq 1 $((RECOVER_SECONDS * 10))); do
+        [ -n "$(recovered_position "$dir")" ] && break
+        kill -0 "$pid" 2>/dev/null || break  # exited
+        sleep 0.1
+    done
+    if [ -n "$(recovered_position "$dir")" ]; then  # a moment to exit by itself
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        echo "node$n: --wsrep-recover stopped, still running after ${RECOVER_SECONDS}s or its position" >&2
+    fi
+    wait "$pid" || status=$?
+    position=$(recovered_position "$dir")
+    if [ -z "$position" ]; then
         case $status in
-            124|137) echo "node$n: --wsrep-recover did not finish within ${RECOVER_SECONDS}s" >&2 ;;
+            137) echo "node$n: --wsrep-recover gave no position within ${RECOVER_SECONDS}s" >&2 ;;
             *) echo "node$n: --wsrep-recover failed (exit $status, within $RECOVER_MEMORY of memory)" >&2 ;;
         esac
         tail -n 15 "$dir/recover.log" >&2
@@ -200,7 +221,7 @@ recover() {  # the position node N's InnoDB reached, printed; non-zero when it c
 
 restart() {
     local n=$1 position
-    kill_node "$n"  # nothing of the old process may hold the data directory
+    kill_node "$n" || return 1  # nothing of the old process may hold the data directory
     # The position the node's InnoDB reached: with it the node asks the cluster for the
     # missing write sets only (IST), where an unknown position (-1 after a crash) means SST.
     position=$(recover "$n") || return 1
@@ -218,7 +239,7 @@ rejoin() {  # node N back into the primary component: by IST, or by SST from an 
     local n=$1
     restart "$n" && return 0
     echo "node$n: restart failed; emptying its data directory to rejoin by state transfer" >&2
-    kill_node "$n"
+    kill_node "$n" || return 1
     find "$(node_dir "$n")" -mindepth 1 -delete
     launch "$n"
 }
