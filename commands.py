@@ -22,14 +22,37 @@ products_cli = AppGroup("products", help="The catalogue.")
 
 @ledger_cli.command("verify")
 @click.option("--product-id", type=click.IntRange(1, MAX_ID), default=None, help="Check one product only.")
-def verify_command(product_id: int | None) -> None:
-    """Recompute every chain; exit 1 when any problem is found, 2 on bad usage."""
+@click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
+def verify_command(product_id: int | None, quiet: bool) -> None:
+    """Recompute every chain in one walk; exit 1 when any problem is found, 2 on bad usage.
+    Progress goes to stderr, the report to stdout."""
+    started = time.monotonic()
     try:
-        report = ledger_service.verify(product_id)
+        report = ledger_service.verify(product_id, progress=None if quiet else _progress_printer(started))
     except AppError as exc:
         raise click.UsageError(f"{exc.message} {json.dumps(exc.details, ensure_ascii=False)}") from None
+    if not quiet:
+        _echo_progress(report["products_checked"], report["logs_checked"], time.monotonic() - started)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     sys.exit(1 if report["problems"] else 0)
+
+
+def _echo_progress(products: int, logs: int, seconds: float) -> None:
+    click.echo(f"verified {products} products, {logs} movements, {seconds:.1f} s", err=True)
+
+
+def _progress_printer(started: float, every_seconds: float = 2.0):
+    """A progress callback that writes a line to stderr at most every few seconds."""
+    shown = started
+
+    def show(products: int, logs: int) -> None:
+        nonlocal shown
+        now = time.monotonic()
+        if now - shown >= every_seconds:
+            shown = now
+            _echo_progress(products, logs, now - started)
+
+    return show
 
 
 @products_cli.command("recount")

@@ -1,5 +1,5 @@
 """`/api/logs`: the movement ledger, read-only."""
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 from openapi_spec import operation
 from routes.parsing import dump, dump_all, query_args
@@ -15,6 +15,7 @@ from schemas.log import (
 )
 from services import ledger_service, log_service, statistics_service
 from utils.response_handler import paginated, success
+from utils.work_slots import WorkSlots
 
 bp = Blueprint("logs", __name__, url_prefix="/api/logs")
 
@@ -53,7 +54,18 @@ def actions():
 
 
 @bp.get("/verify")
-@operation(summary="校验流水哈希链与库存", tag="logs", data=VerifyOut, query=VerifyQuery,
-           errors=("NOT_FOUND",))
+@operation(summary="校验流水哈希链与库存（按商品分页）", tag="logs", data=VerifyOut, query=VerifyQuery,
+           errors=("NOT_FOUND", "RATE_LIMITED"),
+           description="Each call checks one page of products in id order and stops after the product that "
+                       "reaches VERIFY_PAGE_ROWS ledger rows or VERIFY_PAGE_SECONDS; follow `next_after` as `after` "
+                       "until `complete` (that page also checks the daily totals). The pages of a walk add up to "
+                       "the whole ledger's report. At most VERIFY_CONCURRENCY calls run at once per host; "
+                       "others answer 429 `RATE_LIMITED` with Retry-After at once.")
 def verify():
-    return success(ledger_service.verify(query_args(VerifyQuery).product_id))
+    query = query_args(VerifyQuery)
+    config = current_app.config
+    slots = WorkSlots("verify", config["SQLALCHEMY_DATABASE_URI"], config["VERIFY_CONCURRENCY"],
+                      "已有流水校验正在进行，请稍后重试")
+    budget = ledger_service.Budget(rows=config["VERIFY_PAGE_ROWS"], seconds=config["VERIFY_PAGE_SECONDS"])
+    with slots.hold():
+        return success(ledger_service.verify(query.product_id, query.after or 0, budget))

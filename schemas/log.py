@@ -2,9 +2,10 @@
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.common import (
+    MAX_ID,
     DateOrDateTime,
     PageQuery,
     QueryId,
@@ -70,7 +71,21 @@ class LogOut(ResponseModel):
 
 
 class VerifyQuery(QueryModel):
+    """One product, or a page of products after `after` (a cursor the client follows
+    through `next_after` until `complete`)."""
+
+    model_config = ConfigDict(json_schema_extra={"x-parameter-group": "scope",
+                                                 "not": {"required": ["product_id", "after"]}})
+
     product_id: QueryId | None = Field(None, examples=[1])
+    after: int | None = Field(None, ge=0, le=MAX_ID, examples=[0],
+                              description="Check the products whose id is above this: the previous page's `next_after`.")
+
+    @model_validator(mode="after")
+    def _one_scope(self):
+        if self.product_id is not None and self.after is not None:
+            raise ValueError("product_id 与 after 只能给一个")
+        return self
 
 
 
@@ -118,7 +133,12 @@ class ProblemOut(ResponseModel):
 
 
 class VerifyOut(ResponseModel):
+    """One page of the proof: what it checked and found. A whole walk sums the pages."""
+
     products_checked: int
     logs_checked: int
     problems: list[ProblemOut]
     problems_total: int
+    next_after: int | None = Field(description="Pass as `after` for the next page; null when `complete`.")
+    complete: bool = Field(description="True on the page that reached the end of the ledger (and checked the "
+                                       "daily totals), or for one `product_id`.")

@@ -1,13 +1,20 @@
-"""Proving the ledger: every product's chain recomputed and held against its stock row."""
+"""Proving the ledger: every product's chain recomputed and held against its stock row,
+one bounded page of products at a time (the API) or the whole ledger in one walk (the CLI)."""
+import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
+from itertools import groupby
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from db import db
 from db.prepared import CounterUpsert
 from models import GENESIS_HASH, MovementDaily, Stock, StockLog, chain_hash
+from services.statistics_service import ledger_per_day
 from services.transaction import begin_snapshot
 from utils.exceptions import NotFound
 
@@ -16,7 +23,18 @@ TOTALS = ("movements", "total_in", "total_out", "adjust_net", "units_moved")
 DAILY_COLUMNS = tuple(f"{action}_{kind}" for action in ("in", "out", "adjust") for kind in ("movements", "quantity"))
 # Adds one day's movements to its totals (`movement_daily`), in the caller's transaction.
 DAILY_TOTALS = CounterUpsert(MovementDaily.__table__, "day", DAILY_COLUMNS)
-STREAM_BATCH = 2000
+# Ledger rows per keyset read: each read is a short statement of its own, so a walk that
+# stops early leaves no half-read result on the connection.
+CHUNK_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one page of verification may spend. It stops after the product that reaches
+    either limit, so a product's chain is always checked whole, in one snapshot."""
+
+    rows: int
+    seconds: float
 
 
 class _Chain:
@@ -31,76 +49,171 @@ class _Chain:
         self.totals = dict.fromkeys(TOTALS, 0)
 
 
+class _Walk:
+    """What a walk has checked so far, and where the next page starts."""
+
+    def __init__(self):
+        self.products = 0
+        self.logs = 0
+        self.problems: list[dict[str, Any]] = []
+        self.last_product_id: int | None = None
+
+    def report(self, next_after: int | None) -> dict[str, Any]:
+        self.problems.sort(key=lambda p: (p["product_id"], p["seq"]))
+        return {
+            "products_checked": self.products,
+            "logs_checked": self.logs,
+            "problems": self.problems[:MAX_PROBLEMS],
+            "problems_total": len(self.problems),
+            "next_after": next_after,
+            "complete": next_after is None,
+        }
+
+
+def count_for_product(totals: dict[str, int], action: str, quantity: int) -> None:
+    """Add one movement to the running totals its stock row holds."""
+    totals["movements"] += 1
+    totals[{"in": "total_in", "out": "total_out", "adjust": "adjust_net"}[action]] += quantity
+    totals["units_moved"] += abs(quantity)
+
+
 def count_movement(product_totals: dict[str, int], day_totals: dict[str, int], action: str, quantity: int) -> None:
     """Add one movement to the running totals its stock row and its day hold."""
-    product_totals["movements"] += 1
-    product_totals[{"in": "total_in", "out": "total_out", "adjust": "adjust_net"}[action]] += quantity
-    product_totals["units_moved"] += abs(quantity)
+    count_for_product(product_totals, action, quantity)
     day_totals[f"{action}_movements"] += 1
     day_totals[f"{action}_quantity"] += quantity
 
 
-def verify(product_id: int | None = None) -> dict[str, Any]:
-    """Recompute sequence, before/after continuity and hashes of every chain (or one),
-    and compare each chain's last `after_quantity` and running totals with the stock
-    row, and (for the whole ledger) each day's totals with `movement_daily`. Rows stream in
-    (product_id, seq) order through the unique index, so memory stays flat; ids must rise
-    with seq, as the log lists movements by id (on a Galera cluster too: a product's
-    changes are serialised by its stock row, and applying a replicated row raises each
-    node's auto-increment counter past its id; docs/cluster.md). Every read sees one snapshot, so changes
-    committed meanwhile are never taken for a broken ledger."""
+def verify(product_id: int | None = None, after: int = 0, budget: Budget | None = None,
+           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Check the products after `after` in id order (or only `product_id`): sequence,
+    before/after continuity and hash of every row, and each chain's end and running totals
+    against its stock row. With a `budget` it stops after the product that spends it and
+    answers `next_after`, the `after` of the next page; the page that reaches the end also
+    holds each day's totals (`movement_daily`) against the ledger, or leaves them to a page
+    of their own when little of its time is left. Ids must rise with seq, as the log lists
+    movements by id (on a Galera cluster too: a product's changes are serialised by its
+    stock row, and applying a replicated row raises each node's auto-increment counter past
+    its id; docs/cluster.md). A page reads one snapshot, so changes committed meanwhile are
+    never taken for a broken ledger; a product is always checked within one page."""
+    started = time.monotonic()
     begin_snapshot()
     stock_rows = select(Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS)).order_by(Stock.product_id)
-    logs = select(*StockLog.__table__.columns).order_by(StockLog.product_id, StockLog.seq)
     if product_id is not None:
-        stock_rows = stock_rows.where(Stock.product_id == product_id)
-        logs = logs.where(StockLog.product_id == product_id)
-    stock = {row[0]: row[1:] for row in db.session.execute(stock_rows)}
-    if product_id is not None and not stock:
-        raise NotFound("商品不存在", {"product_id": product_id})
+        stock = db.session.execute(stock_rows.where(Stock.product_id == product_id)).all()
+        if not stock:
+            raise NotFound("商品不存在", {"product_id": product_id})
+        walk = _Walk()
+        _check_products(walk, stock, _ledger_rows(product_id - 1, product_id))
+        return walk.report(None)
 
-    problems: list[dict[str, Any]] = []
-    chains: dict[int, _Chain] = {}
-    days: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DAILY_COLUMNS, 0))
-    logs_checked = 0
-    for entry in db.session.execute(logs.execution_options(yield_per=STREAM_BATCH)):
-        chain = chains.setdefault(entry.product_id, _Chain(entry.product_id))
+    stock_rows = stock_rows.where(Stock.product_id > after)
+    if budget is not None:
+        stock_rows = stock_rows.limit(budget.rows)
+    stock = db.session.execute(stock_rows).all()
+    # A full page of stock rows may have more after it; otherwise the ledger is read to its
+    # end, so rows of a product without a stock row are found wherever they sit.
+    last = stock[-1].product_id if budget is not None and len(stock) == budget.rows else None
+
+    def spent() -> bool:
+        return budget is not None and (walk.logs >= budget.rows or time.monotonic() - started >= budget.seconds)
+
+    walk = _Walk()
+    if not _check_products(walk, stock, _ledger_rows(after, last), stop=spent, progress=progress):
+        return walk.report(walk.last_product_id)
+    if last is not None:
+        return walk.report(last)
+    if budget is not None and walk.last_product_id is not None and time.monotonic() - started >= budget.seconds / 2:
+        return walk.report(walk.last_product_id)
+    walk.problems += _daily_problems()
+    return walk.report(None)
+
+
+def _check_products(walk: _Walk, stock: list, ledger: Iterable, stop: Callable[[], bool] = lambda: False,
+                    progress: Callable[[int, int], None] | None = None) -> bool:
+    """Check products in id order until `stop` says the budget is spent; True when every
+    one was checked."""
+    for product_id, stock_row, entries in _by_product(stock, ledger):
+        walk.problems += product_problems(product_id, stock_row, entries, walk)
+        walk.products += stock_row is not None
+        walk.last_product_id = product_id
+        if progress is not None:
+            progress(walk.products, walk.logs)
+        if stop():
+            return False
+    return True
+
+
+def product_problems(product_id: int, stock_row, entries: Iterable, walk: _Walk) -> list[dict[str, Any]]:
+    """Every check of one product: its chain row by row, then the chain's end and running
+    totals against its stock row (None when the stock row is gone)."""
+    problems = []
+    chain = _Chain(product_id)
+    for entry in entries:
         for problem in _entry_problems(chain, entry):
-            problems.append({"product_id": entry.product_id, "seq": entry.seq, "problem": problem})
+            problems.append({"product_id": product_id, "seq": entry.seq, "problem": problem})
         chain.seq, chain.id, chain.hash, chain.after = entry.seq, entry.id, entry.hash, entry.after_quantity
-        count_movement(chain.totals, days[entry.created_at.date()], entry.action, entry.quantity)
-        logs_checked += 1
-
-    for pid, (quantity, *totals) in stock.items():
-        chain = chains.get(pid) or _Chain(pid)
-        if chain.after != quantity:
-            problems.append({
-                "product_id": pid, "seq": chain.seq,
-                "problem": f"库存为 {quantity}，流水最后结余为 {chain.after}",
-            })
-        if dict(zip(TOTALS, totals, strict=True)) != chain.totals:
-            problems.append({"product_id": pid, "seq": chain.seq, "problem": "库存行的累计数与流水不符"})
-    if product_id is None:
-        problems += _daily_problems(days)
-    for pid in chains.keys() - stock.keys():
-        problems.append({"product_id": pid, "seq": chains[pid].seq, "problem": "有流水但没有库存行"})
-
-    problems.sort(key=lambda p: (p["product_id"], p["seq"]))
-    return {
-        "products_checked": len(stock),
-        "logs_checked": logs_checked,
-        "problems": problems[:MAX_PROBLEMS],
-        "problems_total": len(problems),
-    }
+        count_for_product(chain.totals, entry.action, entry.quantity)
+        walk.logs += 1
+    if stock_row is None:
+        return [*problems, {"product_id": product_id, "seq": chain.seq, "problem": "有流水但没有库存行"}]
+    _, quantity, *totals = stock_row
+    if chain.after != quantity:
+        problems.append({"product_id": product_id, "seq": chain.seq,
+                         "problem": f"库存为 {quantity}，流水最后结余为 {chain.after}"})
+    if dict(zip(TOTALS, totals, strict=True)) != chain.totals:
+        problems.append({"product_id": product_id, "seq": chain.seq, "problem": "库存行的累计数与流水不符"})
+    return problems
 
 
-def _daily_problems(days: dict[date, dict[str, int]]) -> list[dict[str, Any]]:
+def _by_product(stock: list, ledger: Iterable) -> Iterator[tuple[int, Any, Iterable]]:
+    """(product id, its stock row or None, its ledger rows) in product id order, merging
+    the stock rows with the ledger stream; a product without movements has no rows."""
+    pending = iter(stock)
+    row = next(pending, None)
+    for product_id, entries in groupby(ledger, key=attrgetter("product_id")):
+        while row is not None and row.product_id < product_id:
+            yield row.product_id, row, ()
+            row = next(pending, None)
+        own = row if row is not None and row.product_id == product_id else None
+        if own is not None:
+            row = next(pending, None)
+        yield product_id, own, entries
+    while row is not None:
+        yield row.product_id, row, ()
+        row = next(pending, None)
+
+
+def _ledger_rows(after: int, last: int | None) -> Iterator:
+    """Ledger rows of the products after `after` (up to `last`) in (product_id, seq)
+    order, read in keyset chunks through the unique index."""
+    rows = select(*StockLog.__table__.columns).order_by(StockLog.product_id, StockLog.seq).limit(CHUNK_ROWS)
+    if last is not None:
+        rows = rows.where(StockLog.product_id <= last)
+    position = StockLog.product_id > after
+    while True:
+        chunk = db.session.connection().execute(rows.where(position)).all()
+        yield from chunk
+        if len(chunk) < CHUNK_ROWS:
+            return
+        end = chunk[-1]
+        position = and_(StockLog.product_id >= end.product_id, or_(
+            StockLog.product_id > end.product_id, StockLog.seq > end.seq))
+
+
+def _daily_problems() -> list[dict[str, Any]]:
     """Each day's totals row against the sums of that day's ledger rows."""
+    empty = dict.fromkeys(DAILY_COLUMNS, 0)
+    days: dict[date, dict[str, int]] = defaultdict(lambda: dict(empty))
+    for day, action, count, quantity in ledger_per_day([]):
+        totals = days[date.fromisoformat(str(day))]
+        totals[f"{action}_movements"] += count
+        totals[f"{action}_quantity"] += int(quantity)
     stored = {row.day: {c: getattr(row, c) for c in DAILY_COLUMNS} for row in db.session.scalars(select(MovementDaily))}
     return [
         {"product_id": 0, "seq": 0, "problem": f"{day} 的日汇总与流水不符"}
         for day in sorted(stored.keys() | days.keys())
-        if stored.get(day, dict.fromkeys(DAILY_COLUMNS, 0)) != days.get(day, dict.fromkeys(DAILY_COLUMNS, 0))
+        if stored.get(day, empty) != days.get(day, empty)
     ]
 
 

@@ -87,12 +87,12 @@ def statistics(query: StatisticsQuery) -> dict[str, Any]:
     span = Span.of(query.start_date, query.end_date)
     if query.product_id is not None:
         filters = [StockLog.product_id == query.product_id, *time_filters(query.start_date, query.end_date)]
-        per_day = _ledger_per_day(filters)
+        per_day = ledger_per_day(filters)
         by_action, daily = _by_action(per_day), _daily(per_day)
         top_products = _top_products_in(filters)
     else:
         edges = span.edges()
-        per_day = _ledger_per_day([or_(*edges)]) if edges else []
+        per_day = ledger_per_day([or_(*edges)]) if edges else []
         days = span.whole_days()
         by_action = _by_action(per_day, _action_totals(*days) if days else None)
         daily = sorted(_daily(per_day) + (daily_totals(*days) if days else []), key=lambda entry: entry["date"])
@@ -116,7 +116,7 @@ def _sum_where(action: str, column=StockLog.quantity):
     return func.coalesce(func.sum(case((StockLog.action == action, column), else_=0)), 0)
 
 
-def _ledger_per_day(filters: list) -> list:
+def ledger_per_day(filters: list) -> list:
     """(day, action, count, quantity) of the ledger rows matching `filters`."""
     day = func.date(StockLog.created_at)
     return db.session.execute(

@@ -223,7 +223,7 @@ def test_verify_of_unknown_or_invalid_product_id_is_refused(client, ledger, valu
 
 def run_cli_verify(runner, *args):
     result = runner.invoke(args=["ledger", "verify", *args])
-    return result.exit_code, json.loads(result.output)
+    return result.exit_code, json.loads(result.stdout)  # progress lines go to stderr
 
 
 def test_cli_verify_exits_0_and_prints_the_report_when_clean(client, runner, ledger):
