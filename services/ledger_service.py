@@ -98,38 +98,26 @@ def verify(product_id: int | None = None, after: int = 0, budget: Budget | None 
     never taken for a broken ledger; a product is always checked within one page."""
     started = time.monotonic()
     begin_snapshot()
-    stock_rows = select(Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS)).order_by(Stock.product_id)
+    walk = _Walk()
     if product_id is not None:
-        stock = db.session.execute(stock_rows.where(Stock.product_id == product_id)).all()
+        stock = _stock_rows(product_id - 1, product_id)
         if not stock:
             raise NotFound("商品不存在", {"product_id": product_id})
-        walk = _Walk()
         _check_products(walk, stock, _ledger_rows(product_id - 1, product_id))
         return walk.report(None)
-
-    stock_rows = stock_rows.where(Stock.product_id > after)
-    if budget is not None:
-        stock_rows = stock_rows.limit(budget.rows)
-    stock = db.session.execute(stock_rows).all()
-    # A full page of stock rows may have more after it; otherwise the ledger is read to its
-    # end, so rows of a product without a stock row are found wherever they sit.
-    last = stock[-1].product_id if budget is not None and len(stock) == budget.rows else None
 
     def spent() -> bool:
         return budget is not None and (walk.logs >= budget.rows or time.monotonic() - started >= budget.seconds)
 
-    walk = _Walk()
-    if not _check_products(walk, stock, _ledger_rows(after, last), stop=spent, progress=progress):
+    if not _check_products(walk, _chunked_stock_rows(after), _ledger_rows(after), stop=spent, progress=progress):
         return walk.report(walk.last_product_id)
-    if last is not None:
-        return walk.report(last)
     if budget is not None and walk.last_product_id is not None and time.monotonic() - started >= budget.seconds / 2:
         return walk.report(walk.last_product_id)
     walk.problems += _daily_problems()
     return walk.report(None)
 
 
-def _check_products(walk: _Walk, stock: list, ledger: Iterable, stop: Callable[[], bool] = lambda: False,
+def _check_products(walk: _Walk, stock: Iterable, ledger: Iterable, stop: Callable[[], bool] = lambda: False,
                     progress: Callable[[int, int], None] | None = None) -> bool:
     """Check products in id order until `stop` says the budget is spent; True when every
     one was checked."""
@@ -166,7 +154,7 @@ def product_problems(product_id: int, stock_row, entries: Iterable, walk: _Walk)
     return problems
 
 
-def _by_product(stock: list, ledger: Iterable) -> Iterator[tuple[int, Any, Iterable]]:
+def _by_product(stock: Iterable, ledger: Iterable) -> Iterator[tuple[int, Any, Iterable]]:
     """(product id, its stock row or None, its ledger rows) in product id order, merging
     the stock rows with the ledger stream; a product without movements has no rows."""
     pending = iter(stock)
@@ -184,7 +172,25 @@ def _by_product(stock: list, ledger: Iterable) -> Iterator[tuple[int, Any, Itera
         row = next(pending, None)
 
 
-def _ledger_rows(after: int, last: int | None) -> Iterator:
+STOCK_COLUMNS = (Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS))
+
+
+def _stock_rows(after: int, last: int | None = None) -> list:
+    """Stock rows of the products after `after` (up to `last`), at most one chunk."""
+    rows = select(*STOCK_COLUMNS).where(Stock.product_id > after).order_by(Stock.product_id).limit(CHUNK_ROWS)
+    if last is not None:
+        rows = rows.where(Stock.product_id <= last)
+    return db.session.connection().execute(rows).all()
+
+
+def _chunked_stock_rows(after: int) -> Iterator:
+    """Every stock row after `after` in product id order, read in keyset chunks."""
+    while chunk := _stock_rows(after):
+        yield from chunk
+        after = chunk[-1].product_id
+
+
+def _ledger_rows(after: int, last: int | None = None) -> Iterator:
     """Ledger rows of the products after `after` (up to `last`) in (product_id, seq)
     order, read in keyset chunks through the unique index."""
     rows = select(*StockLog.__table__.columns).order_by(StockLog.product_id, StockLog.seq).limit(CHUNK_ROWS)
