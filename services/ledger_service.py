@@ -23,9 +23,11 @@ TOTALS = ("movements", "total_in", "total_out", "adjust_net", "units_moved")
 DAILY_COLUMNS = tuple(f"{action}_{kind}" for action in ("in", "out", "adjust") for kind in ("movements", "quantity"))
 # Adds one day's movements to its totals (`movement_daily`), in the caller's transaction.
 DAILY_TOTALS = CounterUpsert(MovementDaily.__table__, "day", DAILY_COLUMNS)
-# Ledger rows per keyset read: each read is a short statement of its own, so a walk that
-# stops early leaves no half-read result on the connection.
-CHUNK_ROWS = 5000
+STOCK_COLUMNS = (Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS))
+# Rows per keyset read: each read is a short statement of its own, so a walk that
+# stops early leaves no half-read result on the connection, and a page overruns its time
+# by at most one read.
+CHUNK_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -170,9 +172,6 @@ def _by_product(stock: Iterable, ledger: Iterable) -> Iterator[tuple[int, Any, I
     while row is not None:
         yield row.product_id, row, ()
         row = next(pending, None)
-
-
-STOCK_COLUMNS = (Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS))
 
 
 def _stock_rows(after: int, last: int | None = None) -> list:
