@@ -56,11 +56,12 @@ def actions():
 @bp.get("/verify")
 @operation(summary="校验流水哈希链与库存（按商品分页）", tag="logs", data=VerifyOut, query=VerifyQuery,
            errors=("NOT_FOUND", "RATE_LIMITED"),
-           description="Each call checks one page of products in id order and stops after the product that "
-                       "reaches VERIFY_PAGE_ROWS ledger rows or VERIFY_PAGE_SECONDS; follow `next_after` as `after` "
-                       "until `complete` (that page also checks the daily totals). The pages of a walk add up to "
-                       "the whole ledger's report. At most VERIFY_CONCURRENCY calls run at once per host; "
-                       "others answer 429 `RATE_LIMITED` with Retry-After at once.")
+           description="Each call checks one page: products in id order, then the daily totals in chunks of "
+                       "days, stopping after the product or chunk that reaches VERIFY_PAGE_ROWS ledger rows or "
+                       "VERIFY_PAGE_SECONDS. Follow `next_after` as `after`, or `next_after_day` as `after_day`, "
+                       "until `complete`; the pages of a walk add up to the whole ledger's report. At most "
+                       "VERIFY_CONCURRENCY calls run at once per host; others answer 429 `RATE_LIMITED` with "
+                       "Retry-After at once.")
 def verify():
     query = query_args(VerifyQuery)
     config = current_app.config
@@ -68,4 +69,4 @@ def verify():
                       "已有流水校验正在进行，请稍后重试")
     budget = ledger_service.Budget(rows=config["VERIFY_PAGE_ROWS"], seconds=config["VERIFY_PAGE_SECONDS"])
     with slots.hold():
-        return success(ledger_service.verify(query.product_id, query.after or 0, budget))
+        return success(ledger_service.verify(query.product_id, query.after or 0, query.after_day, budget))

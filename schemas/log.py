@@ -71,22 +71,26 @@ class LogOut(ResponseModel):
 
 
 class VerifyQuery(QueryModel):
-    """One product, or a page of products after `after` (a cursor the client follows
-    through `next_after` until `complete`)."""
+    """One product, or a page of the whole proof: products after `after`, or (once they are
+    done) days after `after_day`. A client follows the answer's `next_after` or
+    `next_after_day` until `complete`; at most one of the three is given."""
 
-    model_config = ConfigDict(json_schema_extra={"x-parameter-group": "scope",
-                                                 "not": {"required": ["product_id", "after"]}})
+    model_config = ConfigDict(json_schema_extra={"x-parameter-group": "scope", "not": {"anyOf": [
+        {"required": ["product_id", "after"]}, {"required": ["product_id", "after_day"]},
+        {"required": ["after", "after_day"]}]}})
 
     product_id: QueryId | None = Field(None, examples=[1])
     after: int | None = Field(None, ge=0, le=MAX_ID, examples=[0],
                               description="Check the products whose id is above this: the previous page's `next_after`.")
+    after_day: date | None = Field(None, examples=["2026-11-24"],
+                                   description="Check the daily totals of the days after this: the previous page's "
+                                               "`next_after_day`.")
 
     @model_validator(mode="after")
     def _one_scope(self):
-        if self.product_id is not None and self.after is not None:
-            raise ValueError("product_id 与 after 只能给一个")
+        if sum(value is not None for value in (self.product_id, self.after, self.after_day)) > 1:
+            raise ValueError("product_id、after 与 after_day 只能给一个")
         return self
-
 
 
 class ActionOut(ResponseModel):
@@ -139,6 +143,8 @@ class VerifyOut(ResponseModel):
     logs_checked: int
     problems: list[ProblemOut]
     problems_total: int
-    next_after: int | None = Field(description="Pass as `after` for the next page; null when `complete`.")
-    complete: bool = Field(description="True on the page that reached the end of the ledger (and checked the "
-                                       "daily totals), or for one `product_id`.")
+    next_after: int | None = Field(description="Pass as `after` for the next page (the products go on).")
+    next_after_day: date | None = Field(description="Pass as `after_day` for the next page (the products are done, "
+                                                    "the daily totals go on).")
+    complete: bool = Field(description="True on the last page of the walk (both cursors null), and for one "
+                                       "`product_id`.")

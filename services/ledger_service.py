@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select
 from db import db
 from db.prepared import CounterUpsert
 from models import GENESIS_HASH, MovementDaily, Stock, StockLog, chain_hash
+from services.log_service import end_of
 from services.statistics_service import ledger_per_day
 from services.transaction import begin_snapshot
 from utils.exceptions import NotFound
@@ -57,10 +58,11 @@ class _Walk:
     def __init__(self):
         self.products = 0
         self.logs = 0
+        self.rows = 0  # ledger rows read: the logs checked, then those the daily totals add up
         self.problems: list[dict[str, Any]] = []
         self.last_product_id: int | None = None
 
-    def report(self, next_after: int | None) -> dict[str, Any]:
+    def report(self, next_after: int | None = None, next_after_day: date | None = None) -> dict[str, Any]:
         self.problems.sort(key=lambda p: (p["product_id"], p["seq"]))
         return {
             "products_checked": self.products,
@@ -68,7 +70,8 @@ class _Walk:
             "problems": self.problems[:MAX_PROBLEMS],
             "problems_total": len(self.problems),
             "next_after": next_after,
-            "complete": next_after is None,
+            "next_after_day": next_after_day.isoformat() if next_after_day else None,
+            "complete": next_after is None and next_after_day is None,
         }
 
 
@@ -86,18 +89,19 @@ def count_movement(product_totals: dict[str, int], day_totals: dict[str, int], a
     day_totals[f"{action}_quantity"] += quantity
 
 
-def verify(product_id: int | None = None, after: int = 0, budget: Budget | None = None,
-           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def verify(product_id: int | None = None, after: int = 0, after_day: date | None = None,
+           budget: Budget | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Check the products after `after` in id order (or only `product_id`): sequence,
     before/after continuity and hash of every row, and each chain's end and running totals
-    against its stock row. With a `budget` it stops after the product that spends it and
-    answers `next_after`, the `after` of the next page; the page that reaches the end also
-    holds each day's totals (`movement_daily`) against the ledger, or leaves them to a page
-    of their own when little of its time is left. Ids must rise with seq, as the log lists
-    movements by id (on a Galera cluster too: a product's changes are serialised by its
-    stock row, and applying a replicated row raises each node's auto-increment counter past
-    its id; docs/cluster.md). A page reads one snapshot, so changes committed meanwhile are
-    never taken for a broken ledger; a product is always checked within one page."""
+    against its stock row; then each day's totals (`movement_daily`) against the ledger, in
+    chunks of days (from the day after `after_day` when given, which skips the products).
+    With a `budget` it stops after the product or chunk of days that spends it and answers
+    where the next page starts (`next_after` or `next_after_day`). Ids must rise with seq,
+    as the log lists movements by id (on a Galera cluster too: a product's changes are
+    serialised by its stock row, and applying a replicated row raises each node's
+    auto-increment counter past its id; docs/cluster.md). A page reads one snapshot, so
+    changes committed meanwhile are never taken for a broken ledger; a product is always
+    checked within one page."""
     started = time.monotonic()
     begin_snapshot()
     walk = _Walk()
@@ -106,17 +110,22 @@ def verify(product_id: int | None = None, after: int = 0, budget: Budget | None 
         if not stock:
             raise NotFound("商品不存在", {"product_id": product_id})
         _check_products(walk, stock, _ledger_rows(product_id - 1, product_id))
-        return walk.report(None)
+        return walk.report()
 
     def spent() -> bool:
-        return budget is not None and (walk.logs >= budget.rows or time.monotonic() - started >= budget.seconds)
+        return budget is not None and (walk.rows >= budget.rows or time.monotonic() - started >= budget.seconds)
 
-    if not _check_products(walk, _chunked_stock_rows(after), _ledger_rows(after), stop=spent, progress=progress):
-        return walk.report(walk.last_product_id)
-    if budget is not None and walk.last_product_id is not None and time.monotonic() - started >= budget.seconds / 2:
-        return walk.report(walk.last_product_id)
-    walk.problems += _daily_problems()
-    return walk.report(None)
+    if after_day is None:
+        if not _check_products(walk, _chunked_stock_rows(after), _ledger_rows(after), stop=spent, progress=progress):
+            return walk.report(next_after=walk.last_product_id)
+        after_day = date.min
+    while walk.rows == 0 or not spent():
+        last_day = _day_chunk_end(after_day)
+        walk.problems += _daily_problems(after_day, last_day, walk)
+        if last_day is None:
+            return walk.report()
+        after_day = last_day
+    return walk.report(next_after_day=after_day)
 
 
 def _check_products(walk: _Walk, stock: Iterable, ledger: Iterable, stop: Callable[[], bool] = lambda: False,
@@ -145,6 +154,7 @@ def product_problems(product_id: int, stock_row, entries: Iterable, walk: _Walk)
         chain.seq, chain.id, chain.hash, chain.after = entry.seq, entry.id, entry.hash, entry.after_quantity
         count_for_product(chain.totals, entry.action, entry.quantity)
         walk.logs += 1
+        walk.rows += 1
     if stock_row is None:
         return [*problems, {"product_id": product_id, "seq": chain.seq, "problem": "有流水但没有库存行"}]
     _, quantity, *totals = stock_row
@@ -206,15 +216,38 @@ def _ledger_rows(after: int, last: int | None = None) -> Iterator:
             StockLog.product_id > end.product_id, StockLog.seq > end.seq))
 
 
-def _daily_problems() -> list[dict[str, Any]]:
-    """Each day's totals row against the sums of that day's ledger rows."""
+def _day_chunk_end(after_day: date) -> date | None:
+    """The last day of the next chunk of days after `after_day`: as many as hold about
+    CHUNK_ROWS movements by their totals rows; None when the chunk reaches past the last
+    totals row (so it also covers ledger rows of any later day)."""
+    movements = MovementDaily.in_movements + MovementDaily.out_movements + MovementDaily.adjust_movements
+    days = db.session.execute(select(MovementDaily.day, movements).where(MovementDaily.day > after_day)
+                              .order_by(MovementDaily.day).limit(CHUNK_ROWS)).all()
+    counted = 0
+    for day, day_movements in days:
+        counted += day_movements
+        if counted >= CHUNK_ROWS:
+            return day
+    return days[-1].day if len(days) == CHUNK_ROWS else None
+
+
+def _daily_problems(after_day: date, last_day: date | None, walk: _Walk) -> list[dict[str, Any]]:
+    """The totals rows of the days after `after_day` up to `last_day` (None: every later
+    day) against the sums of those days' ledger rows, read from the index on `created_at`."""
     empty = dict.fromkeys(DAILY_COLUMNS, 0)
     days: dict[date, dict[str, int]] = defaultdict(lambda: dict(empty))
-    for day, action, count, quantity in ledger_per_day([]):
+    ledger_range = [StockLog.created_at >= end_of(after_day)] if after_day > date.min else []
+    stored_range = [MovementDaily.day > after_day]
+    if last_day is not None:
+        ledger_range.append(StockLog.created_at < end_of(last_day))
+        stored_range.append(MovementDaily.day <= last_day)
+    for day, action, count, quantity in ledger_per_day(ledger_range):
         totals = days[date.fromisoformat(str(day))]
         totals[f"{action}_movements"] += count
         totals[f"{action}_quantity"] += int(quantity)
-    stored = {row.day: {c: getattr(row, c) for c in DAILY_COLUMNS} for row in db.session.scalars(select(MovementDaily))}
+        walk.rows += count
+    stored = {row.day: {c: getattr(row, c) for c in DAILY_COLUMNS}
+              for row in db.session.scalars(select(MovementDaily).where(*stored_range))}
     return [
         {"product_id": 0, "seq": 0, "problem": f"{day} 的日汇总与流水不符"}
         for day in sorted(stored.keys() | days.keys())

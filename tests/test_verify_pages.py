@@ -1,4 +1,4 @@
-"""`GET /api/logs/verify` in bounded pages: a client follows `next_after` until `complete`,
+"""`GET /api/logs/verify` in bounded pages: a client follows the cursors until `complete`,
 the pages add up to the whole ledger's report, each page keeps to its budget, and
 verifying never takes every worker (SPEC §6)."""
 import json
@@ -12,7 +12,8 @@ import requests
 
 from db import db
 from main import create_app
-from services import api_key_service
+from models import MovementDaily
+from services import api_key_service, ledger_service
 from tests.conftest import PROJECT_DIR, SHARED_DATABASE_URL, LiveServer, empty_tables
 from tests.test_ledger_proof import execute_sql, run_cli_verify
 from utils.work_slots import WorkSlots
@@ -21,18 +22,23 @@ PROBLEM_KEYS = ("product_id", "seq", "problem")
 
 
 def walk(client, **params) -> list[dict]:
-    """Every page of one verify walk, following the cursor from the start."""
-    pages, after = [], 0
+    """Every page of one verify walk, following the cursors from the start."""
+    pages, cursor = [], {}
     while True:
-        response = client.get("/api/logs/verify", query_string={"after": after, **params})
+        response = client.get("/api/logs/verify", query_string={**cursor, **params})
         assert response.status_code == 200, response.get_json()
         page = response.get_json()["data"]
         pages.append(page)
         if page["complete"]:
-            assert page["next_after"] is None
+            assert page["next_after"] is None and page["next_after_day"] is None
             return pages
-        assert page["next_after"] is not None and page["next_after"] >= after
-        after = page["next_after"]
+        assert len(pages) < 1000, "the walk does not end"
+        if page["next_after"] is not None:
+            assert page["next_after_day"] is None and page["next_after"] >= cursor.get("after", 0)
+            cursor = {"after": page["next_after"]}
+        else:
+            assert page["next_after_day"] > cursor.get("after_day", "")
+            cursor = {"after_day": page["next_after_day"]}
 
 
 def summed(pages: list[dict]) -> dict:
@@ -86,7 +92,7 @@ def test_tampering_on_different_pages_is_found_by_the_walk(app, client, runner, 
 
 def test_a_page_stops_after_the_product_that_reaches_the_row_budget(app, client, seeded):
     app.config["VERIFY_PAGE_ROWS"] = 30
-    for page in walk(client)[:-1]:
+    for page in [page for page in walk(client) if page["next_after"] is not None]:
         last_rows = client.get(f"/api/logs/product/{page['next_after']}").get_json()["data"]["pagination"]["total"]
         # The page's last product reaches the budget; the products before it do not.
         assert page["logs_checked"] >= 30
@@ -113,15 +119,18 @@ def test_a_ledger_row_without_a_stock_row_is_found_past_the_last_product(app, cl
     assert any(product_id == seeded[-1] and problem == "有流水但没有库存行" for product_id, _, problem in found)
 
 
-def test_product_id_and_after_together_are_refused(client, seeded):
-    response = client.get("/api/logs/verify", query_string={"product_id": seeded[0], "after": 0})
+@pytest.mark.parametrize("params", [{"product_id": 1, "after": 0}, {"product_id": 1, "after_day": "2026-01-01"},
+                                    {"after": 0, "after_day": "2026-01-01"}])
+def test_more_than_one_scope_is_refused(client, seeded, params):
+    response = client.get("/api/logs/verify", query_string=params)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "VALIDATION_ERROR"
 
 
-@pytest.mark.parametrize("after", ["-1", "abc", str(2**63)])
-def test_bad_cursors_are_refused(client, after):
-    response = client.get("/api/logs/verify", query_string={"after": after})
+@pytest.mark.parametrize("cursor", [{"after": "-1"}, {"after": "abc"}, {"after": str(2**63)},
+                                    {"after_day": "2026-02-30"}, {"after_day": "tomorrow"}])
+def test_bad_cursors_are_refused(client, cursor):
+    response = client.get("/api/logs/verify", query_string=cursor)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "VALIDATION_ERROR"
 
@@ -129,6 +138,22 @@ def test_bad_cursors_are_refused(client, after):
 def test_a_cursor_past_the_end_is_a_complete_empty_page(client, seeded):
     page = client.get("/api/logs/verify", query_string={"after": seeded[-1]}).get_json()["data"]
     assert (page["products_checked"], page["logs_checked"], page["complete"], page["next_after"]) == (0, 0, True, None)
+
+
+def test_the_daily_totals_are_checked_in_chunks_of_days_across_pages(app, client, runner, seeded, monkeypatch):
+    """Small reads (10 rows) and pages (40 rows): the days take pages of their own, a
+    tampered day is found on its page, and the walk still adds up to the unbounded report."""
+    monkeypatch.setattr(ledger_service, "CHUNK_ROWS", 10)
+    app.config["VERIFY_PAGE_ROWS"] = 40
+    with app.app_context():
+        days = [str(day) for day in db.session.scalars(db.select(MovementDaily.day).order_by(MovementDaily.day))]
+    execute_sql(app, "UPDATE movement_daily SET adjust_quantity = adjust_quantity + 1 WHERE day = :d", d=days[-3])
+    pages = walk(client)
+    day_pages = [page for page in pages if page["next_after_day"] is not None]
+    assert len(day_pages) >= 3
+    found = summed(pages)["problems"]
+    assert found == unbounded(runner)["problems"] == [(0, 0, f"{days[-3]} 的日汇总与流水不符")]
+    assert summed(pages)["logs_checked"] == 600
 
 
 def test_while_every_verify_slot_is_taken_the_call_answers_429_at_once(app, client, seeded):
@@ -192,14 +217,16 @@ def test_four_parallel_verify_calls_from_one_key_leave_liveness_answering(busy_l
     stop_at = time.monotonic() + 6
 
     def keep_verifying(_) -> list[tuple[int, float, dict]]:
-        answers, after = [], 0
+        answers, cursor = [], {}
         with requests.Session() as session:
             while time.monotonic() < stop_at:
                 started = time.monotonic()
-                response = session.get(f"{url}/api/logs/verify", params={"after": after}, headers=viewer, timeout=30)
+                response = session.get(f"{url}/api/logs/verify", params=cursor, headers=viewer, timeout=30)
                 answers.append((response.status_code, time.monotonic() - started, response.json()))
                 if response.status_code == 200:
-                    after = response.json()["data"]["next_after"] or 0
+                    page = response.json()["data"]
+                    cursor = ({"after": page["next_after"]} if page["next_after"] is not None else
+                              {"after_day": page["next_after_day"]} if page["next_after_day"] else {})
         return answers
 
     probes = []
