@@ -100,8 +100,8 @@ class Config:
     RATELIMIT_VIEWER = os.environ.get("RATELIMIT_VIEWER", "600 per minute")
     RATELIMIT_OPERATOR = os.environ.get("RATELIMIT_OPERATOR", "600 per minute")
     RATELIMIT_ADMIN = os.environ.get("RATELIMIT_ADMIN", "1200 per minute")
-    # `GET /api/logs/verify` checks a page of products at a time: it stops after the product
-    # that reaches VERIFY_PAGE_ROWS ledger rows or VERIFY_PAGE_SECONDS, far under gunicorn's
+    # `GET /api/logs/verify` checks one page at a time: it stops after the product (or chunk of
+    # days) that reaches VERIFY_PAGE_ROWS ledger rows or VERIFY_PAGE_SECONDS, far under gunicorn's
     # timeout, and at most VERIFY_CONCURRENCY pages run at once per host (the rest answer
     # 429 at once), so verifying never ties up every worker. `ledger verify` has no budget.
     VERIFY_PAGE_ROWS = _env_int("VERIFY_PAGE_ROWS", 50_000)
