@@ -169,6 +169,12 @@ def test_while_every_verify_slot_is_taken_the_call_answers_429_at_once(app, clie
     assert client.get("/api/logs/verify").status_code == 200  # the slot is free again
 
 
+def test_an_sqlite_database_keeps_its_verify_slots_beside_its_file(tmp_path):
+    database = tmp_path / "shop.db"
+    slots = WorkSlots("verify", f"sqlite:///{database}", 2, "")
+    assert slots.paths == [f"{database}.verify-0.lock", f"{database}.verify-1.lock"]
+
+
 def test_the_cli_walks_the_whole_ledger_with_progress_on_stderr(tmp_path, db_url):
     """A real `flask` process: the report alone on stdout, progress lines on stderr."""
     env = {"DATABASE_URL": db_url, "PATH": "/usr/bin:/bin", "APP_ENV": "development", "LOG_LEVEL": "ERROR",
