@@ -181,9 +181,16 @@ def quantity(url: str, product_id: int) -> int:
 
 
 def verify(url: str) -> dict:
-    response = requests.get(f"{url}/api/logs/verify", timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()["data"]
+    """The whole ledger's verify report, every page of the walk followed."""
+    problems, cursor = [], {}
+    while True:
+        response = requests.get(f"{url}/api/logs/verify", params=cursor, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+        page = response.json()["data"]
+        problems += page["problems"]
+        if page["complete"]:
+            return {"problems": problems}
+        cursor = {"after": page["next_after"]} if page["next_after"] is not None else {"after_day": page["next_after_day"]}
 
 
 class HAProxy:
