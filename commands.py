@@ -1,6 +1,7 @@
 """Operator commands: `flask --app main ledger verify`, `… products recount`,
-`… idempotency prune`, `… openapi`, `… seed`, `… keys create|list|revoke`."""
+`… idempotency prune`, `… openapi`, `… seed`, `… keys create|list|revoke`, `… webhooks run`."""
 import json
+import signal
 import sys
 import time
 
@@ -18,6 +19,7 @@ ledger_cli = AppGroup("ledger", help="The stock movement ledger.")
 idempotency_cli = AppGroup("idempotency", help="Stored Idempotency-Key responses.")
 keys_cli = AppGroup("keys", help="API keys (access control).")
 products_cli = AppGroup("products", help="The catalogue.")
+webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
 
 
 @ledger_cli.command("verify")
@@ -101,6 +103,18 @@ def keys_revoke_command(key_id: int) -> None:
     click.echo(f"revoked key {key.id} ({key.prefix}…) of {key.name!r}")
 
 
+@webhooks_cli.command("run")
+def webhooks_run_command() -> None:
+    """Deliver webhooks until SIGTERM or Ctrl-C; several may run at once (deploy/systemd)."""
+    from services.webhook_worker import DeliveryWorker
+
+    worker = DeliveryWorker(current_app._get_current_object())
+    signal.signal(signal.SIGTERM, worker.stop)
+    signal.signal(signal.SIGINT, worker.stop)
+    click.echo("webhook worker running", err=True)
+    worker.run()
+
+
 @click.command("openapi")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default="openapi.json", show_default=True)
 @with_appcontext
@@ -136,3 +150,4 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(idempotency_cli)
     app.cli.add_command(products_cli)
     app.cli.add_command(keys_cli)
+    app.cli.add_command(webhooks_cli)

@@ -118,6 +118,23 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    # Webhooks (docs/events.md): a 2xx within WEBHOOK_TIMEOUT seconds delivers; otherwise
+    # retried after WEBHOOK_RETRY_BASE seconds, each wait twice the one before, until
+    # WEBHOOK_MAX_ATTEMPTS attempts (12: about a day), then `failed`.
+    WEBHOOK_TIMEOUT = _env_float("WEBHOOK_TIMEOUT", 10.0)
+    WEBHOOK_RETRY_BASE = _env_float("WEBHOOK_RETRY_BASE", 10.0)
+    WEBHOOK_MAX_ATTEMPTS = _env_int("WEBHOOK_MAX_ATTEMPTS", 12)
+    # Refuse receivers on private, loopback and link-local addresses (off: self-hosted
+    # receivers usually sit on the LAN).
+    WEBHOOK_BLOCK_PRIVATE = _env_bool("WEBHOOK_BLOCK_PRIVATE", False)
+    # The worker: sends at once, at most this many of them to one receiver, and the
+    # pause between rounds that found nothing to send.
+    WEBHOOK_WORKER_THREADS = _env_int("WEBHOOK_WORKER_THREADS", 8)
+    WEBHOOK_PER_RECEIVER = _env_int("WEBHOOK_PER_RECEIVER", 2)
+    WEBHOOK_POLL_INTERVAL = _env_float("WEBHOOK_POLL_INTERVAL", 1.0)
+    # Encrypts the stored webhook secrets; unset: derived from SECRET_KEY. Changing it
+    # makes the stored secrets unreadable (rotate every webhook's secret afterwards).
+    WEBHOOK_SECRET_KEY = os.environ.get("WEBHOOK_SECRET_KEY", "")
     DEBUG = False
     TESTING = False
 

@@ -17,8 +17,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
+from sqlalchemy.exc import SQLAlchemyError
 
 from utils.request_id import request_id_of
 
@@ -112,4 +114,35 @@ def register_observability(app: Flask) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(_metrics_registry()), content_type=CONTENT_TYPE_LATEST)
+        scrape = generate_latest(_metrics_registry()) + generate_latest(_webhook_registry())
+        return Response(scrape, content_type=CONTENT_TYPE_LATEST)
+
+
+class WebhookBacklog:
+    """The delivery worker's health and backlog, read from the database at each scrape
+    (the worker is another process): left out while the database does not answer."""
+
+    def collect(self):
+        from services.webhook_service import backlog
+
+        try:
+            state = backlog()
+        except SQLAlchemyError:
+            return
+        deliveries = GaugeMetricFamily("inventory_webhook_deliveries", "Webhook deliveries not delivered.",
+                                       labels=["status"])
+        for status in ("pending", "failed"):
+            deliveries.add_metric([status], state[status])
+        yield deliveries
+        yield GaugeMetricFamily("inventory_webhook_oldest_pending_seconds", "Age of the oldest pending delivery.",
+                                value=state["oldest_pending_seconds"])
+        if state["worker_seen_seconds"] is not None:
+            yield GaugeMetricFamily("inventory_webhook_worker_seen_seconds",
+                                    "Seconds since a webhook worker last finished a round.",
+                                    value=state["worker_seen_seconds"])
+
+
+def _webhook_registry() -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(WebhookBacklog())
+    return registry

@@ -34,6 +34,12 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("stock", "GET"): "viewer",
     ("stock", "POST"): "operator",
     ("logs", "GET"): "viewer",
+    ("events", "GET"): "viewer",
+    # Webhooks hold signing secrets and send data out: admins only, reads included.
+    ("webhooks", "GET"): "admin",
+    ("webhooks", "POST"): "admin",
+    ("webhooks", "PATCH"): "admin",
+    ("webhooks", "DELETE"): "admin",
     # The web console: pages for any role, its stock forms for operators, and (rows
     # for single endpoints override their blueprint's) product upkeep for admins.
     ("console", "GET"): "viewer",

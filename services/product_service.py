@@ -8,10 +8,12 @@ from sqlalchemy.exc import IntegrityError
 from db import db
 from db.reads import PreparedRead
 from models import NO_CATEGORY, Product, ProductCount, Stock
+from models.stock import is_low_level
 from models.types import utcnow
-from schemas.product import PRODUCT_SORTS, ProductCreate, ProductQuery, ProductUpdate
+from schemas.product import PRODUCT_SORTS, ProductCreate, ProductOut, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
 from services import stock_service, views
+from services.event_service import record_event
 from services.pagination import contains, ordering, paginate
 from services.product_counts import count_live, live_count
 from services.transaction import begin_snapshot, run_in_write_transaction
@@ -109,6 +111,7 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
         db.session.add(product)
         db.session.flush()
         count_live(product.category, +1)
+        _announce(product, "product.created")
         if data.initial_quantity:
             initial = StockChange(product_id=product.id, quantity=data.initial_quantity, reason=INITIAL_STOCK_REASON)
             stock_service.record_change(stock_service.lock_stock(product.id), "in", initial, actor)
@@ -116,6 +119,12 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
         return product
 
     return _with_unique_guard(work, data.model_dump(include=set(UNIQUE_CODES)))
+
+
+def _announce(product: Product, event_type: str) -> None:
+    """The product's event, in the transaction that changes it."""
+    record_event(event_type, ProductOut.model_validate(product).model_dump(mode="json", by_alias=True),
+                 product_id=product.id)
 
 
 def etag(product: Product | SimpleNamespace) -> str:
@@ -130,6 +139,7 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
 
     def work() -> Product:
         product = _lock_live_product(product_id, if_match)
+        was_low = is_low_level(product.stock.quantity, product.stock.min_quantity)
         _ensure_codes_free(changes, own_id=product.id)
         if "category" in changes and changes["category"] != product.category:
             # Counter rows in one order, so two opposite moves cannot deadlock.
@@ -144,6 +154,12 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
                 setattr(product.stock, field, changes[field])
         stock_service.check_thresholds(product.stock)
         product.updated_at = utcnow()
+        db.session.flush()
+        _announce(product, "product.updated")
+        stock_service.announce_low(SimpleNamespace(
+            product_id=product.id, product=product, quantity=product.stock.quantity,
+            min_quantity=product.stock.min_quantity, is_low=is_low_level(product.stock.quantity,
+                                                                         product.stock.min_quantity)), was_low)
         return product
 
     return _with_unique_guard(work, changes)
@@ -159,6 +175,8 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
     def work() -> None:
         product = _lock_live_product(product_id, if_match)
         count_live(product.category, -1)
+        record_event("product.deleted", {"id": product.id, "sku": product.sku, "name": product.name},
+                     product_id=product.id)
         product.deleted_at = product.stock.deleted_at = utcnow()
         product.sku = product.barcode = None
         product.stock.min_quantity = 0
