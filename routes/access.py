@@ -50,6 +50,10 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("console.edit_product", "GET"): "admin",
     ("console.edit_product", "POST"): "admin",
     ("console.delete_product", "POST"): "admin",
+    ("console.webhooks", "GET"): "admin",
+    ("console.create_webhook", "POST"): "admin",
+    ("console.webhook", "GET"): "admin",
+    ("console.test_webhook", "POST"): "admin",
 })  # read-only: required_role caches its answers
 # Endpoints open inside a protected area: the console's login page itself.
 PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})

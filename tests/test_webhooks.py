@@ -1,19 +1,15 @@
-"""SPEC §10's webhooks end to end: real receivers (tests/webhook_receiver.py), the real
+"""SPEC §10's webhooks end to end: real receivers (tests/webhooks_live.py), the real
 worker process (`flask --app main webhooks run`), on SQLite or TEST_DATABASE_URL."""
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_DIR
 from tests.helpers import assert_error, ok
-from tests.webhook_receiver import Receiver
+from tests.webhooks_live import PROJECT_DIR, Receiver, Workers
 
 RETRY_BASE = 0.3
 TIMEOUT = 1.5
@@ -41,25 +37,12 @@ def wait_for(condition, seconds: float = 30, what: str = ""):
 
 @pytest.fixture
 def start_worker(db_url, tmp_path: Path):
-    """Start `flask --app main webhooks run` processes on the test's database."""
-    processes = []
-
-    def start(**env):
-        log = tmp_path / f"worker-{len(processes)}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "main", "webhooks", "run"], cwd=PROJECT_DIR,
-            env={**os.environ, "APP_ENV": "testing", "TEST_DATABASE_URL": db_url, "WEBHOOK_RETRY_BASE": str(RETRY_BASE),
-                 "WEBHOOK_POLL_INTERVAL": "0.1", "WEBHOOK_TIMEOUT": str(TIMEOUT),
-                 "WEBHOOK_MAX_ATTEMPTS": str(MAX_ATTEMPTS), **env},
-            stdout=log.open("w"), stderr=subprocess.STDOUT)
-        processes.append((process, log))
-        return process
-
-    yield start
-    for process, log in processes:
-        process.terminate()
-        assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
-        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    """Start worker processes on the test's database, with short timeouts and backoff."""
+    workers = Workers(tmp_path, {
+        "APP_ENV": "testing", "TEST_DATABASE_URL": db_url, "WEBHOOK_RETRY_BASE": str(RETRY_BASE),
+        "WEBHOOK_POLL_INTERVAL": "0.1", "WEBHOOK_TIMEOUT": str(TIMEOUT), "WEBHOOK_MAX_ATTEMPTS": str(MAX_ATTEMPTS)})
+    yield workers.start
+    workers.stop()
 
 
 @pytest.fixture

@@ -1,10 +1,17 @@
-"""A small webhook receiver for the tests: a real HTTP server in a thread that records
-each request and answers as scripted (a status, or a stall longer than the timeout)."""
+"""Webhooks live, for the tests: a small receiver (a real HTTP server in a thread that
+records each request and answers as scripted: a status, or a stall longer than the
+timeout) and the real worker process, `flask --app main webhooks run`."""
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -76,3 +83,25 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class Workers:
+    """`flask --app main webhooks run` processes with the given environment; `stop()` ends
+    them with SIGTERM and checks they exited cleanly, without a traceback."""
+
+    def __init__(self, directory: Path, env: dict):
+        self.directory, self.env, self.processes = directory, env, []
+
+    def start(self, **env) -> subprocess.Popen:
+        log = self.directory / f"worker-{len(self.processes)}.log"
+        process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "main", "webhooks", "run"],
+                                   cwd=PROJECT_DIR, env={**os.environ, **self.env, **env},
+                                   stdout=log.open("w"), stderr=subprocess.STDOUT)
+        self.processes.append((process, log))
+        return process
+
+    def stop(self) -> None:
+        for process, log in self.processes:
+            process.terminate()
+            assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+            assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
