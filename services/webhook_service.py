@@ -230,24 +230,27 @@ def claim(limit: int, busy: dict[int, int], per_webhook: int) -> list[Claimed]:
     def work() -> list[Claimed]:
         now = utcnow()
         earlier = aliased(WebhookDelivery)
+        active = select(Webhook.id).where(Webhook.is_active.is_(True))
         statement = (
-            select(WebhookDelivery, Webhook)
-            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            select(WebhookDelivery)
             .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
                    (WebhookDelivery.leased_until.is_(None)) | (WebhookDelivery.leased_until < now),
-                   Webhook.is_active.is_(True),
+                   WebhookDelivery.webhook_id.in_(active),
                    ~exists().where(earlier.webhook_id == WebhookDelivery.webhook_id,
                                    earlier.product_id == WebhookDelivery.product_id,
                                    earlier.status == "pending", earlier.id < WebhookDelivery.id))
             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(limit * 4)
-            .with_for_update(of=WebhookDelivery, skip_locked=True)
+            .with_for_update(skip_locked=True)  # the deliveries' rows only: subqueries lock nothing
         )
-        taken, per = [], dict(busy)
-        for delivery, webhook in db.session.execute(statement).all():
-            if len(taken) == limit or per.get(webhook.id, 0) >= per_webhook:
+        taken, per, webhooks = [], dict(busy), {}
+        for delivery in db.session.scalars(statement).all():
+            if len(taken) == limit or per.get(delivery.webhook_id, 0) >= per_webhook:
                 continue
-            per[webhook.id] = per.get(webhook.id, 0) + 1
+            per[delivery.webhook_id] = per.get(delivery.webhook_id, 0) + 1
+            if delivery.webhook_id not in webhooks:
+                webhooks[delivery.webhook_id] = db.session.get(Webhook, delivery.webhook_id)
+            webhook = webhooks[delivery.webhook_id]
             delivery.leased_until = now + timedelta(seconds=timeout + LEASE_MARGIN)
             delivery.lease_owner = owner
             delivery.attempts += 1
