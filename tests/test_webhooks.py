@@ -237,13 +237,29 @@ def test_a_paused_webhook_gets_nothing_until_resumed(client, create_product, rec
     {"url": "http://example.com:99999/hook", "events": ["*"]},
     {"url": "http://example.com/hook", "events": []},
     {"url": "http://example.com/hook", "events": ["stock.moved"]},
-    {"url": "http://example.com/hook", "events": ["*", "stock.low"]},
+    {"url": " http://example.com/hook", "events": ["*"]},
+    {"url": "http://例子.com/hook", "events": ["*"]},
+    {"url": "http://[::1]/hook", "events": ["*"]},
     {"url": "http://example.com/hook"},
     {"url": "http://example.com/hook", "events": ["*"], "secret": "mine"},
 ])
 def test_a_bad_registration_is_a_400_and_registers_nothing(client, body):
     assert_error(client.post("/api/webhooks/", json=body), 400, "VALIDATION_ERROR")
     assert ok(client.get("/api/webhooks/"))["items"] == []
+
+
+@pytest.mark.parametrize("body", [{}, {"url": None}, {"events": None}, {"is_active": None}, {"events": []}])
+def test_a_bad_change_is_a_400_and_changes_nothing(client, body):
+    webhook = register(client, "http://127.0.0.1:9/hook")
+    assert_error(client.patch(f"/api/webhooks/{webhook['id']}", json=body), 400, "VALIDATION_ERROR")
+    assert ok(client.get(f"/api/webhooks/{webhook['id']}"))["events"] == ["*"]
+
+
+def test_every_type_with_star_is_star(client):
+    webhook = register(client, "http://127.0.0.1:9/hook", ["stock.low", "*", "stock.low"])
+    assert webhook["events"] == ["*"]
+    changed = ok(client.patch(f"/api/webhooks/{webhook['id']}", json={"events": ["stock.low", "stock.low"]}))
+    assert changed["events"] == ["stock.low"]
 
 
 def test_unknown_webhooks_are_404(client):
@@ -254,7 +270,7 @@ def test_unknown_webhooks_are_404(client):
 
 def test_block_private_refuses_loopback_and_private_receivers(app, client):
     app.config["WEBHOOK_BLOCK_PRIVATE"] = True
-    for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/hook", "http://[::1]/hook"):
+    for url in ("http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/hook", "http://0x7f000001/"):
         assert_error(client.post("/api/webhooks/", json={"url": url, "events": ["*"]}), 400, "VALIDATION_ERROR")
     app.config["WEBHOOK_BLOCK_PRIVATE"] = False
     webhook = register(client, "http://127.0.0.1:9/hook")
