@@ -173,8 +173,9 @@ def fan_out() -> int:
     worker passes on to the others), so no event becomes two deliveries."""
     while event_service.sequence() == event_service.SEQUENCE_BATCH:
         pass
-    made = 0
-    for webhook_id in db.session.scalars(select(Webhook.id).where(Webhook.is_active.is_(True))).all():
+    made, latest = 0, event_service.last_position()
+    behind = select(Webhook.id).where(Webhook.is_active.is_(True), Webhook.fanned_out_to < latest)
+    for webhook_id in db.session.scalars(behind).all():
         made += run_in_write_transaction(lambda webhook_id=webhook_id: _fan_out_one(webhook_id))
     return made
 
@@ -222,15 +223,20 @@ def claim(limit: int, busy: dict[int, int], per_webhook: int) -> list[Claimed]:
     owner = str(uuid.uuid4())
     timeout = current_app.config["WEBHOOK_TIMEOUT"]
 
+    def due(now) -> tuple:
+        return (WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
+                (WebhookDelivery.leased_until.is_(None)) | (WebhookDelivery.leased_until < now))
+
+    if not db.session.scalar(select(exists().where(*due(utcnow())))):
+        return []  # a read when idle: no write transaction (on SQLite, no write lock) each round
+
     def work() -> list[Claimed]:
         now = utcnow()
         earlier = aliased(WebhookDelivery)
         active = select(Webhook.id).where(Webhook.is_active.is_(True))
         statement = (
             select(WebhookDelivery)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now,
-                   (WebhookDelivery.leased_until.is_(None)) | (WebhookDelivery.leased_until < now),
-                   WebhookDelivery.webhook_id.in_(active),
+            .where(*due(now), WebhookDelivery.webhook_id.in_(active),
                    ~exists().where(earlier.webhook_id == WebhookDelivery.webhook_id,
                                    earlier.product_id == WebhookDelivery.product_id,
                                    earlier.status == "pending", earlier.id < WebhookDelivery.id))

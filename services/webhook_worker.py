@@ -17,6 +17,7 @@ from services import webhook_sender, webhook_service, webhook_signing
 from services.transaction import safe_rollback
 
 log = logging.getLogger("inventory.webhooks")
+HEARTBEAT_EVERY = 5.0  # seconds between heartbeats written (inventory_webhook_worker_seen_seconds)
 
 
 class DeliveryWorker:
@@ -28,6 +29,7 @@ class DeliveryWorker:
         self.busy: Counter[int] = Counter()  # sends in flight per webhook
         self.lock = threading.Lock()
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.last_heartbeat = 0.0
 
     def run(self) -> None:
         """Until `stop()`: one round, then a pause of WEBHOOK_POLL_INTERVAL when it found nothing to send."""
@@ -54,7 +56,9 @@ class DeliveryWorker:
                 claimed = webhook_service.claim(free, busy, self.per_webhook) if free > 0 else []
                 with self.lock:
                     self.busy.update(delivery.webhook_id for delivery in claimed)
-                webhook_service.worker_seen(self.name)
+                if time.monotonic() - self.last_heartbeat >= HEARTBEAT_EVERY:
+                    webhook_service.worker_seen(self.name)
+                    self.last_heartbeat = time.monotonic()
                 return claimed
             finally:
                 safe_rollback()

@@ -195,6 +195,8 @@ def test_the_test_endpoint_sends_a_signed_ping(client, receivers, start_worker):
     assert ping.headers["X-Inventory-Delivery"] == queued["uid"]
     assert docs_verify()(webhook["secret"], ping.headers, ping.body)
     assert json.loads(ping.body)["data"]["webhook_id"] == webhook["id"]
+    seen = re.search(r"^inventory_webhook_worker_seen_seconds (\S+)$", client.get("/metrics").get_data(as_text=True), re.M)
+    assert seen and 0 <= float(seen.group(1)) < 30  # the worker's heartbeat
 
 
 def test_a_rotated_secret_signs_beside_the_old_one_for_the_grace_period(client, create_product, receivers,
