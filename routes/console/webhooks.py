@@ -1,5 +1,6 @@
 """Webhooks (admin): where events go, and what became of each delivery."""
 from flask import flash, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 
 from routes.console import bp
 from routes.console.common import PER_PAGE, describe, parse, query_or_errors
@@ -14,7 +15,7 @@ STATUS_LABELS = {"pending": "待发送", "delivered": "已送达", "failed": "�
 def _webhooks_page(errors: dict | None = None, message: str | None = None, created=None, status: int = 200):
     page = webhook_service.list_webhooks(PageQuery(per_page=100))
     return render_template("console/webhooks.html", webhooks=page.items, event_types=EVENT_TYPES, errors=errors or {},
-                           message=message, created=created, form=request.form), status
+                           message=message, created=created, form=MultiDict() if created else request.form), status
 
 
 @bp.get("/webhooks")
