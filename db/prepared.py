@@ -112,21 +112,22 @@ def as_sqlalchemy_error(exc: Exception, dialect: Dialect, sql: str | None, argum
 
 
 class CounterUpsert(PreparedStatement):
-    """Add to the counters of the row with this `key`, creating it when missing: one
-    statement, so concurrent transactions never race to create the row. The upsert is
-    written in each database's own syntax, which SQLAlchemy 2.0 does not cache: compiled
-    on every execution, it cost more than the rest of a stock movement's SQL."""
+    """Add to the counters of the row with this `key` (its primary key columns), creating
+    it when missing: one statement, so concurrent transactions never race to create the
+    row. The upsert is written in each database's own syntax, which SQLAlchemy 2.0 does
+    not cache: compiled on every execution, it cost more than the rest of a stock
+    movement's SQL."""
 
-    def __init__(self, table: Table, key: str, counters: tuple[str, ...]):
+    def __init__(self, table: Table, key: tuple[str, ...], counters: tuple[str, ...]):
         super().__init__()
         self.table, self.key, self.counters = table, key, counters
 
     def build(self, dialect: Dialect) -> Executable:
         table, counters = self.table, self.counters
-        values = {self.key: bindparam(self.key), **{name: bindparam(name) for name in counters}}
+        values = {name: bindparam(name) for name in (*self.key, *counters)}
         if dialect.name == "mysql":
             inserting = mysql.insert(table).values(values)
             return inserting.on_duplicate_key_update({name: table.c[name] + inserting.inserted[name] for name in counters})
         inserting = sqlite.insert(table).values(values)
-        return inserting.on_conflict_do_update(
-            index_elements=[table.c[self.key]], set_={name: table.c[name] + inserting.excluded[name] for name in counters})
+        return inserting.on_conflict_do_update(index_elements=[table.c[name] for name in self.key],
+                                               set_={name: table.c[name] + inserting.excluded[name] for name in counters})

@@ -6,17 +6,19 @@ from sqlalchemy import BigInteger, Date
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import db
+from models.shards import shard_column
 from models.types import MYSQL_TABLE_ARGS
 
 
 class MovementDaily(db.Model):
-    """One row per UTC day: every movement of the day touches only this row, so
-    concurrent transactions never take two of them in opposite orders."""
+    """One row per UTC day and shard of the moved product (models/shards.py): a day's
+    totals are the sum of its rows."""
 
     __tablename__ = "movement_daily"
     __table_args__ = (MYSQL_TABLE_ARGS,)
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
+    shard: Mapped[int] = shard_column()
     in_movements: Mapped[int] = mapped_column(BigInteger, default=0)
     in_quantity: Mapped[int] = mapped_column(BigInteger, default=0)
     out_movements: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -9,11 +9,11 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from db import db
 from db.prepared import CounterUpsert
-from models import GENESIS_HASH, MovementDaily, Stock, StockLog, chain_hash
+from models import GENESIS_HASH, MovementDaily, Stock, StockLog, chain_hash, shard_of
 from services.log_service import end_of
 from services.statistics_service import ledger_per_day
 from services.transaction import begin_snapshot
@@ -22,8 +22,8 @@ from utils.exceptions import NotFound
 MAX_PROBLEMS = 1000
 TOTALS = ("movements", "total_in", "total_out", "adjust_net", "units_moved")
 DAILY_COLUMNS = tuple(f"{action}_{kind}" for action in ("in", "out", "adjust") for kind in ("movements", "quantity"))
-# Adds one day's movements to its totals (`movement_daily`), in the caller's transaction.
-DAILY_TOTALS = CounterUpsert(MovementDaily.__table__, "day", DAILY_COLUMNS)
+# Adds movements to the totals of their day and shard (`movement_daily`), in the caller's transaction.
+DAILY_TOTALS = CounterUpsert(MovementDaily.__table__, ("day", "shard"), DAILY_COLUMNS)
 STOCK_COLUMNS = (Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS))
 # Rows per keyset read: each read is a short statement of its own, so a walk that
 # stops early leaves no half-read result on the connection, and a page overruns its time
@@ -73,6 +73,29 @@ class _Walk:
             "next_after_day": next_after_day.isoformat() if next_after_day else None,
             "complete": next_after is None and next_after_day is None,
         }
+
+
+class DailyTotals:
+    """Movements of one transaction added to `movement_daily` at `write`, row by row in
+    (day, shard) order: transactions that add to several rows (batches) take them in one
+    order, so they cannot wait on each other in a cycle."""
+
+    def __init__(self):
+        self.rows: dict[tuple[date, int], dict[str, int]] = defaultdict(lambda: dict.fromkeys(DAILY_COLUMNS, 0))
+
+    def row(self, product_id: int, day: date) -> dict[str, int]:
+        """The sums a movement of this product on this day adds to."""
+        return self.rows[(day, shard_of(product_id))]
+
+    def add(self, product_id: int, day: date, action: str, quantity: int) -> None:
+        row = self.row(product_id, day)
+        row[f"{action}_movements"] += 1
+        row[f"{action}_quantity"] += quantity
+
+    def write(self, connection) -> None:
+        for (day, shard), sums in sorted(self.rows.items()):
+            DAILY_TOTALS.run(connection, day=day, shard=shard, **sums)
+        self.rows.clear()
 
 
 def count_for_product(totals: dict[str, int], action: str, quantity: int) -> None:
@@ -220,9 +243,9 @@ def _day_chunk_end(after_day: date) -> date | None:
     """The last day of the next chunk of days after `after_day`: as many as hold about
     CHUNK_ROWS movements by their totals rows; None when the chunk reaches past the last
     totals row (so it also covers ledger rows of any later day)."""
-    movements = MovementDaily.in_movements + MovementDaily.out_movements + MovementDaily.adjust_movements
+    movements = func.sum(MovementDaily.in_movements + MovementDaily.out_movements + MovementDaily.adjust_movements)
     days = db.session.execute(select(MovementDaily.day, movements).where(MovementDaily.day > after_day)
-                              .order_by(MovementDaily.day).limit(CHUNK_ROWS)).all()
+                              .group_by(MovementDaily.day).order_by(MovementDaily.day).limit(CHUNK_ROWS)).all()
     counted = 0
     for day, day_movements in days:
         counted += day_movements
@@ -232,8 +255,9 @@ def _day_chunk_end(after_day: date) -> date | None:
 
 
 def _daily_problems(after_day: date, last_day: date | None, walk: _Walk) -> list[dict[str, Any]]:
-    """The totals rows of the days after `after_day` up to `last_day` (None: every later
-    day) against the sums of those days' ledger rows, read from the index on `created_at`."""
+    """The totals of the days after `after_day` up to `last_day` (None: every later day),
+    each day's shards summed, against the sums of those days' ledger rows, read from the
+    index on `created_at`."""
     empty = dict.fromkeys(DAILY_COLUMNS, 0)
     days: dict[date, dict[str, int]] = defaultdict(lambda: dict(empty))
     ledger_range = [StockLog.created_at >= end_of(after_day)] if after_day > date.min else []
@@ -246,8 +270,9 @@ def _daily_problems(after_day: date, last_day: date | None, walk: _Walk) -> list
         totals[f"{action}_movements"] += count
         totals[f"{action}_quantity"] += int(quantity)
         walk.rows += count
-    stored = {row.day: {c: getattr(row, c) for c in DAILY_COLUMNS}
-              for row in db.session.scalars(select(MovementDaily).where(*stored_range))}
+    sums = db.session.execute(select(MovementDaily.day, *(func.sum(getattr(MovementDaily, c)) for c in DAILY_COLUMNS))
+                              .where(*stored_range).group_by(MovementDaily.day))
+    stored = {day: dict(zip(DAILY_COLUMNS, map(int, totals), strict=True)) for day, *totals in sums}
     return [
         {"product_id": 0, "seq": 0, "problem": f"{day} 的日汇总与流水不符"}
         for day in sorted(stored.keys() | days.keys())

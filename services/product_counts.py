@@ -6,7 +6,7 @@ from db import db
 from db.prepared import CounterUpsert
 from models import NO_CATEGORY, ProductCount
 
-_LIVE_PRODUCTS = CounterUpsert(ProductCount.__table__, "category", ("live",))
+_LIVE_PRODUCTS = CounterUpsert(ProductCount.__table__, ("category", "shard"), ("live",))
 
 
 def live_count(category: str | None = None) -> int:
@@ -18,6 +18,16 @@ def live_count(category: str | None = None) -> int:
     return int(db.session.scalar(counted))
 
 
-def count_live(category: str | None, change: int) -> None:
-    """Keep `product_counts` in step, in the caller's transaction (also the seed's bulk insert)."""
-    _LIVE_PRODUCTS.run(db.session.connection(), category=category or NO_CATEGORY, live=change)
+def count_live(category: str | None, shard: int, change: int) -> None:
+    """Keep `product_counts` in step, in the caller's transaction: `change` products of
+    `category` in `shard` (the one of their ids, models/shards.py)."""
+    _LIVE_PRODUCTS.run(db.session.connection(), category=category or NO_CATEGORY, shard=shard, live=change)
+
+
+def categories() -> list[tuple[str, int]]:
+    """Categories with live products and how many each has, by name."""
+    live = func.sum(ProductCount.live)
+    return db.session.execute(
+        select(ProductCount.category, live).where(ProductCount.category != NO_CATEGORY)
+        .group_by(ProductCount.category).having(live > 0).order_by(ProductCount.category)
+    ).all()

@@ -1,4 +1,5 @@
 """Product use cases: catalogue reads, create with its stock row, edit, soft delete."""
+from collections import Counter
 from types import SimpleNamespace
 from typing import Any
 
@@ -7,12 +8,13 @@ from sqlalchemy.exc import IntegrityError
 
 from db import db
 from db.reads import PreparedRead
-from models import NO_CATEGORY, Product, ProductCount, Stock
+from models import NO_CATEGORY, Product, ProductCount, Stock, shard_of
+from models.shards import SHARDS
 from models.stock import is_low_level
 from models.types import utcnow
 from schemas.product import PRODUCT_SORTS, ProductCreate, ProductOut, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
-from services import stock_service, views
+from services import product_counts, stock_service, views
 from services.event_service import record_event
 from services.pagination import contains, ordering, paginate
 from services.product_counts import count_live, live_count
@@ -110,7 +112,7 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
         stock_service.check_thresholds(product.stock)
         db.session.add(product)
         db.session.flush()
-        count_live(product.category, +1)
+        count_live(product.category, shard_of(product.id), +1)
         _announce(product, "product.created")
         if data.initial_quantity:
             initial = StockChange(product_id=product.id, quantity=data.initial_quantity, reason=INITIAL_STOCK_REASON)
@@ -145,7 +147,7 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
             # Counter rows in one order, so two opposite moves cannot deadlock.
             moves = {product.category or NO_CATEGORY: -1, changes["category"] or NO_CATEGORY: +1}
             for category in sorted(moves):
-                count_live(category, moves[category])
+                count_live(category, shard_of(product.id), moves[category])
         for field in PRODUCT_FIELDS:
             if field in changes:
                 setattr(product, field, changes[field])
@@ -174,7 +176,7 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
 
     def work() -> None:
         product = _lock_live_product(product_id, if_match)
-        count_live(product.category, -1)
+        count_live(product.category, shard_of(product.id), -1)
         record_event("product.deleted", {"id": product.id, "sku": product.sku, "name": product.name},
                      product_id=product.id)
         product.deleted_at = product.stock.deleted_at = utcnow()
@@ -190,25 +192,22 @@ def recount() -> dict[str, int]:
     counts (a rolling deploy). Run it while no product is being created or deleted."""
 
     def work() -> dict[str, int]:
-        category = func.coalesce(Product.category, NO_CATEGORY)
-        counts = dict(db.session.execute(
-            select(category, func.count()).where(Product.deleted_at.is_(None)).group_by(category)).all())
+        category, shard = func.coalesce(Product.category, NO_CATEGORY), Product.id % SHARDS
+        shards = db.session.execute(select(category, shard, func.count())
+                                    .where(Product.deleted_at.is_(None)).group_by(category, shard)).all()
         db.session.execute(delete(ProductCount))
-        for name, live in counts.items():
-            count_live(name, live)
-        return counts
+        counts: Counter[str] = Counter()
+        for name, number, live in shards:
+            count_live(name, number, live)
+            counts[name] += live
+        return dict(counts)
 
     return run_in_write_transaction(work)
 
 
 def list_categories() -> list[dict[str, Any]]:
     """Categories that have live products, with how many each has."""
-    rows = db.session.execute(
-        select(ProductCount.category, ProductCount.live)
-        .where(ProductCount.category != NO_CATEGORY, ProductCount.live > 0)
-        .order_by(ProductCount.category)
-    )
-    return [{"category": category, "product_count": count} for category, count in rows]
+    return [{"category": category, "product_count": int(count)} for category, count in product_counts.categories()]
 
 
 def _lock_live_product(product_id: int, if_match: frozenset[str] | None) -> Product:

@@ -2,18 +2,18 @@
 written with bulk inserts in one transaction."""
 import random
 import secrets
-from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from db import db
 from db.schema import refresh_planner_statistics
 from models import GENESIS_HASH, Product, Stock, StockLog, chain_hash
+from models.shards import SHARDS
 from models.types import utcnow
-from services.ledger_service import DAILY_COLUMNS, DAILY_TOTALS, TOTALS, count_movement
+from services.ledger_service import TOTALS, DailyTotals, count_movement
 from services.product_counts import count_live
 from services.transaction import run_in_write_transaction
 
@@ -64,15 +64,17 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         } for i in range(products)]
         for start in range(0, len(rows), CHUNK):
             db.session.execute(insert(Product), rows[start:start + CHUNK])
-        for category, count in Counter(row["category"] for row in rows).items():
-            count_live(category, count)
+        for category, shard, count in db.session.execute(
+                select(Product.category, Product.id % SHARDS, func.count())
+                .where(Product.sku.like(f"SEED-{batch}-%")).group_by(Product.category, Product.id % SHARDS)):
+            count_live(category, shard, count)
         catalogue = db.session.execute(
             select(Product.id, Product.sku, Product.name).where(Product.sku.like(f"SEED-{batch}-%")).order_by(Product.id)
         ).all()
         levels = {pid: 0 for pid, _, _ in catalogue}
         chains = {pid: (0, GENESIS_HASH) for pid, _, _ in catalogue}
         totals = {pid: dict.fromkeys(TOTALS, 0) for pid, _, _ in catalogue}
-        days: dict = defaultdict(lambda: dict.fromkeys(DAILY_COLUMNS, 0))
+        daily = DailyTotals()
         step = timedelta(days=HISTORY_DAYS) / max(movements, 1)
         pending = []
         for index in range(movements):
@@ -80,7 +82,7 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
             entry = _next_entry(rng, pid, sku, name, levels[pid], chains[pid], now - timedelta(days=HISTORY_DAYS) + step * index)
             levels[pid] = entry.after_quantity
             chains[pid] = (entry.seq, entry.hash)
-            count_movement(totals[pid], days[entry.created_at.date()], entry.action, entry.quantity)
+            count_movement(totals[pid], daily.row(pid, entry.created_at.date()), entry.action, entry.quantity)
             pending.append(entry.__dict__)
             if len(pending) == CHUNK:
                 db.session.execute(insert(StockLog), pending)
@@ -93,19 +95,12 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         } for pid, _, _ in catalogue]
         for start in range(0, len(stock_rows), CHUNK):
             db.session.execute(insert(Stock), stock_rows[start:start + CHUNK])
-        _add_daily_totals(days)
+        daily.write(db.session.connection())  # merged into days that may already have movements
         return {"products": len(catalogue), "movements": movements, "sku_prefix": f"SEED-{batch}-"}
 
     summary = run_in_write_transaction(work)
     refresh_planner_statistics()
     return summary
-
-
-def _add_daily_totals(days: dict) -> None:
-    """Merge the seeded days into `movement_daily` (a day may already have movements)."""
-    connection = db.session.connection()
-    for day, sums in sorted(days.items()):
-        DAILY_TOTALS.run(connection, day=day, **sums)
 
 
 def _next_entry(rng: random.Random, pid: int, sku: str, name: str, level: int, chain: tuple[int, str], when) -> _Entry:

@@ -1,7 +1,8 @@
 """Movement statistics over any time range, aggregated in SQL.
 
 Across all products a range is answered from the per-day running totals
-(`movement_daily`, kept in each movement's transaction) for the whole UTC days inside
+(`movement_daily`, kept in each movement's transaction, a row per day and shard of
+products, models/shards.py) for the whole UTC days inside
 it, and from the ledger only for the partial days at its edges, read off the ledger's
 `created_at` index alone. For one product, its ledger rows in the range are few and
 read off its `(product_id, created_at)` index.
@@ -157,10 +158,12 @@ def _action_totals(first: date | None, last: date | None) -> dict:
 
 def daily_totals(first: date | None, last: date | None) -> list[dict]:
     """Units in, out and adjusted per UTC day with movements, oldest first, read from the
-    per-day running totals (a row a day, never the ledger itself)."""
+    per-day running totals (a day's shards summed, never the ledger itself)."""
     rows = db.session.execute(
-        select(MovementDaily.day, MovementDaily.in_quantity, MovementDaily.out_quantity, MovementDaily.adjust_quantity)
+        select(MovementDaily.day, func.sum(MovementDaily.in_quantity), func.sum(MovementDaily.out_quantity),
+               func.sum(MovementDaily.adjust_quantity))
         .where(*_day_range(first, last))
+        .group_by(MovementDaily.day)
         .order_by(MovementDaily.day)
     )
     return [{"date": str(day), "in": int(i), "out": int(o), "adjust": int(a)} for day, i, o, a in rows]

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from db import db
 from db.prepared import PreparedStatement
 from db.reads import PreparedRead
-from models import ACTIONS, GENESIS_HASH, Product, Stock, StockLog, chain_hash
+from models import ACTIONS, GENESIS_HASH, Product, Stock, StockLog, chain_hash, shard_of
 from models.stock import LOW_ROWS, is_low_level
 from models.types import utcnow
 from schemas.common import MAX_STOCK, PageQuery
@@ -25,7 +25,7 @@ from schemas.stock import (
 )
 from services import views
 from services.event_service import record_event
-from services.ledger_service import DAILY_TOTALS
+from services.ledger_service import DAILY_TOTALS, DailyTotals
 from services.log_service import end_of
 from services.pagination import Ordering, contains, count_rows, ordering, paginate
 from services.product_counts import live_count
@@ -186,14 +186,15 @@ def apply_batch(batch: StockBatch, actor: str | None = None) -> BatchOut:
         for product_id in sorted({change.product_id for change in batch.changes}):
             first = next(i for i, change in enumerate(batch.changes) if change.product_id == product_id)
             stocks[product_id] = _at_index(first, lambda: lock_stock(product_id))
-        results = []
+        results, daily = [], DailyTotals()
         for index, change in enumerate(batch.changes):
             stock = stocks[change.product_id]
-            log = _at_index(index, lambda: record_change(stock, BATCH_ACTIONS[change.action], change, actor))
+            log = _at_index(index, lambda: record_change(stock, BATCH_ACTIONS[change.action], change, actor, daily))
             result = StockChangeOut.model_validate({"stock": stock, "log": log})
             if batch.dry_run and result.log is not None:
                 result.log.id = None
             results.append(result)
+        daily.write(db.session.connection())
         return BatchOut(results=results, dry_run=batch.dry_run)
 
     return run_in_write_transaction(work, commit=not batch.dry_run)
@@ -234,10 +235,11 @@ def check_thresholds(stock) -> None:
 
 
 def record_change(stock: SimpleNamespace, action: str, movement: Movement | StockChange,
-                  actor: str | None = None) -> SimpleNamespace | None:
+                  actor: str | None = None, daily: DailyTotals | None = None) -> SimpleNamespace | None:
     """Apply one movement to a locked stock row (from `lock_stock`, kept up to date
     here) and append its ledger row and its `stock.changed` event (and `stock.low`
-    when it made the product low); the log row is returned.
+    when it made the product low); the log row is returned. The movement is added to
+    its day's totals at once, or to `daily` for the caller to write.
 
     `actor` is the API key's name when the request carried one: it becomes the
     log's `operator`, and the client's own `operator` is kept as `on_behalf_of`.
@@ -276,8 +278,11 @@ def record_change(stock: SimpleNamespace, action: str, movement: Movement | Stoc
     log = _append_log(connection, stock, action, logged, before, after, movement, actor, now)
     record_event("stock.changed", logged_row(log), product_id=stock.product_id, occurred_at=now)
     announce_low(stock, was_low)
+    if daily is not None:
+        daily.add(stock.product_id, log.created_at.date(), action, logged)
+        return log
     DAILY_TOTALS.run(
-        connection, day=log.created_at.date(),
+        connection, day=log.created_at.date(), shard=shard_of(stock.product_id),
         **{f"{name}_movements": int(action == name) for name in ACTIONS},
         **{f"{name}_quantity": logged if action == name else 0 for name in ACTIONS},
     )

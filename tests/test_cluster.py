@@ -124,6 +124,28 @@ def test_instances_on_three_nodes_lose_nothing_and_the_nodes_agree(instances, cl
     assert not _logs_show(instances, "Traceback", "unhandled error")
 
 
+def test_changes_of_different_products_through_different_nodes_never_conflict(cluster_urls, tmp_path):
+    """Instance 1 moves only one product, instance 3 only four others, with in-service
+    retries off (DB_RETRY_BUDGET=0) so that a certification conflict would answer 503:
+    the running totals they add to are sharded by product, so none does."""
+    servers = start_instances(cluster_urls, tmp_path, DB_RETRY_BUDGET="0")
+    try:
+        first, third = servers[0].url, servers[2].url
+        products = [create_product(first, f"H{i}", 0) for i in range(5)]
+        rng = random.Random()
+        # KeyedClients sends change i through urls[i % 2]: even ones via node 1, odd ones via node 3.
+        changes = [Keyed("add", products[0] if i % 2 == 0 else rng.choice(products[1:]), rng.randint(1, 5))
+                   for i in range(600)]
+        changes = KeyedClients(threads=16).run(changes, [first, third])
+        first_answers = Counter(c.first_status for c in changes)
+        print(f"\nproduct 1 via node 1, products 2-5 via node 3, no retries: first answers {dict(first_answers)}")
+        assert_exact(changes, dict.fromkeys(products, 0), [server.url for server in servers])
+        assert first_answers[503] == 0, "changes of different products conflicted"
+    finally:
+        for server in servers:
+            server.stop()
+
+
 def test_a_node_cut_off_from_the_cluster_is_not_ready_and_answers_quick_503s(instances, cluster_urls):
     product = create_product(instances[0].url, "cut", 5)
     cut_off = create_engine(cluster_urls[2], isolation_level="AUTOCOMMIT")

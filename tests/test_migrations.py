@@ -1,4 +1,6 @@
 """`flask db upgrade` on an empty database gives exactly the models' schema."""
+from datetime import datetime, timezone
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -128,3 +130,48 @@ def test_barcodes_are_added_to_products_that_have_stock_and_history(empty_databa
     assert second.status_code == 409
     with app.app_context():
         db.engine.dispose()
+
+
+def test_sharding_the_running_totals_keeps_every_sum_and_downgrades(empty_database_url):
+    """Rows from before become shard 0; new changes add to their products' shards; a
+    downgrade merges the shards back into one row per day and category."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "f71b2435c6bd"]).exit_code == 0
+    with app.app_context():  # product 1, with 4 received, as the service kept it before
+        db.session.execute(text(
+            "INSERT INTO products (id, name, price, category, sku, created_at, updated_at, version)"
+            " VALUES (1, '旧商品', 1, '食品', 'OLD-1', :now, :now, 1)"), {"now": datetime.now(timezone.utc)})
+        db.session.execute(text("INSERT INTO stock (product_id, quantity, min_quantity, updated_at, movements,"
+                                " total_in, units_moved) VALUES (1, 0, 0, :now, 0, 0, 0)"),
+                           {"now": datetime.now(timezone.utc)})
+        db.session.execute(text("INSERT INTO product_counts (category, live) VALUES ('食品', 1)"))
+        db.session.execute(text("INSERT INTO movement_daily (day, in_movements, in_quantity, out_movements,"
+                                " out_quantity, adjust_movements, adjust_quantity) VALUES ('2026-01-01', 1, 5, 0, 0, 0, 0)"))
+        db.session.commit()
+        db.engine.dispose()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    client = app.test_client()
+    assert client.post("/api/stock/add", json={"product_id": 1, "quantity": 4}).status_code == 200
+    for sku in ("NEW-1", "NEW-2"):
+        created = client.post("/api/products/", json={"name": "新商品", "sku": sku, "price": 1, "category": "食品",
+                                                      "initial_quantity": 3})
+        assert created.status_code == 201, created.get_json()
+
+    def totals():
+        with app.app_context():
+            rows = db.session.execute(text("SELECT in_movements, in_quantity FROM movement_daily")).all()
+            counts = db.session.execute(text("SELECT live FROM product_counts WHERE category = '食品'")).all()
+            db.engine.dispose()
+        return len(rows), [sum(column) for column in zip(*rows)], len(counts), sum(live for live, in counts)
+
+    # The old rows in shard 0; today's movements in shards 1, 2 and 3; products 2 and 3 in theirs.
+    assert totals() == (4, [4, 15], 3, 3)
+    statistics = client.get("/api/logs/statistics").get_json()["data"]
+    assert (statistics["total_logs"], statistics["total_in"]) == (4, 15)
+    assert client.get("/api/products/categories").get_json()["data"] == [{"category": "食品", "product_count": 3}]
+    result = runner.invoke(args=["db", "downgrade", "f71b2435c6bd"])
+    assert result.exit_code == 0, result.output
+    assert totals() == (2, [4, 15], 1, 3)
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    assert totals() == (2, [4, 15], 1, 3)
