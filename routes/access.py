@@ -33,6 +33,11 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("products", "DELETE"): "admin",
     ("stock", "GET"): "viewer",
     ("stock", "POST"): "operator",
+    ("warehouses", "GET"): "viewer",
+    ("warehouses", "POST"): "admin",
+    ("warehouses", "PUT"): "admin",
+    ("warehouses", "PATCH"): "admin",
+    ("warehouses", "DELETE"): "admin",
     ("logs", "GET"): "viewer",
     ("events", "GET"): "viewer",
     # Webhooks hold signing secrets and send data out: admins only, reads included.

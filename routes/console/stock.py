@@ -10,9 +10,9 @@ from routes.console.common import (
     parse,
     query_or_errors,
 )
-from schemas.common import MAX_ID, PageQuery
+from schemas.common import MAX_ID
 from schemas.product import ProductQuery
-from schemas.stock import StockAdjust, StockChange
+from schemas.stock import LowStockQuery, StockAdjust, StockChange
 from services import product_service, stock_service
 from utils.exceptions import AppError, NotFound
 
@@ -54,7 +54,7 @@ def change_stock(action: str):
 @bp.get("/stock/low")
 def low_stock():
     """Products at or below their minimum, largest shortage first."""
-    paging, _ = query_or_errors(PageQuery, {"per_page": PER_PAGE})
+    paging, _ = query_or_errors(LowStockQuery, {"per_page": PER_PAGE})
     return render_template("console/low_stock.html", page=stock_service.list_low_stock(paging))
 
 
