@@ -63,10 +63,15 @@ COUNTED_ACTIONS = ("in", "out", "adjust")
 SORTS = {"product_id": Stock.product_id, "name": Product.name, "sku": Product.sku, "quantity": Stock.quantity,
          "min_quantity": Stock.min_quantity, "updated_at": Stock.updated_at}
 LOW_STOCK_ORDER = Ordering("shortage", (Stock.shortage.desc(), Stock.product_id.asc()))
-_STOCK_BY_PRODUCT = PreparedRead(
-    views.STOCK.where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id")))
-_LEVELS_OF_PRODUCT = PreparedRead(
-    views.LEVEL.where(StockLevel.product_id == bindparam("product_id"), Warehouse.deleted_at.is_(None))
+# A product's stock and its levels in one statement: a row per level, each with the total.
+_STOCK_WITH_LEVELS = PreparedRead(
+    views.STOCK.add_columns(*views.within(
+        "level", warehouse_id=StockLevel.warehouse_id, warehouse_code=Warehouse.code, quantity=StockLevel.quantity,
+        min_quantity=StockLevel.min_quantity, max_quantity=StockLevel.max_quantity, location=StockLevel.location,
+        is_low=StockLevel.is_low, warehouse_deleted_at=Warehouse.deleted_at))
+    .outerjoin(StockLevel, StockLevel.product_id == Stock.product_id)
+    .outerjoin(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+    .where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id"))
     .order_by(StockLevel.warehouse_id))
 _LIVE_WAREHOUSE = PreparedRead(
     select(Warehouse.id).where(Warehouse.id == bindparam("warehouse_id"), Warehouse.deleted_at.is_(None)))
@@ -160,11 +165,13 @@ def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
 def get_stock(product_id: int) -> SimpleNamespace:
     """A live product's stock as shown (services/views.py), with its level in each
     live warehouse that has one, or NotFound."""
-    row = _STOCK_BY_PRODUCT.first(product_id=product_id)
-    if row is None:
+    rows = [views.shaped(row) for row in _STOCK_WITH_LEVELS.all(product_id=product_id)]
+    if not rows:
         raise NotFound("商品不存在", {"product_id": product_id})
-    stock = views.shaped(row)
-    stock.levels = [views.shaped(level) for level in _LEVELS_OF_PRODUCT.all(product_id=product_id)]
+    stock = rows[0]
+    stock.levels = [row.level for row in rows
+                    if row.level.warehouse_id is not None and row.level.warehouse_deleted_at is None]
+    del stock.level
     return stock
 
 
