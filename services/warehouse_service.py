@@ -26,6 +26,13 @@ def list_warehouses(query: WarehouseQuery) -> Page:
     return paginate(select(Warehouse).where(_LIVE), query, order, views.WAREHOUSE)
 
 
+def all_warehouses() -> list[SimpleNamespace]:
+    """Every live warehouse, the default first: for the console's pickers (there are few)."""
+    rows = db.session.execute(views.WAREHOUSE.where(_LIVE).order_by(
+        func.coalesce(Warehouse.is_default, False).desc(), Warehouse.id)).mappings()
+    return [views.shaped(row) for row in rows]
+
+
 def get_warehouse(warehouse_id: int) -> SimpleNamespace:
     """A live warehouse as shown, with what it holds, or NotFound."""
     row = _WAREHOUSE_BY_ID.first(warehouse_id=warehouse_id)
