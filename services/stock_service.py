@@ -470,7 +470,8 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
     log.hash_version = HASH_VERSION
     log.hash = chain_hash(log)
     log.id = _INSERT_LOG.run(connection, **vars(log)).lastrowid
-    record_event("stock.changed", logged_row(log), product_id=stock.product_id, occurred_at=now)
+    record_event("stock.changed", logged_row(log), product_id=stock.product_id, warehouse_id=level.warehouse_id,
+                 occurred_at=now)
     announce_low(stock, was_low)
     DAILY_TOTALS.run(
         connection, day=log.created_at.date(),

@@ -5,7 +5,7 @@ total), every ledger row is marked as in that warehouse with its level equal to 
 total; the rows keep their hashes (`hash_version` 1 leaves the new fields out).
 
 Revision ID: 221e27110bf0
-Revises: 3b7e41c9a0d2
+Revises: f71b2435c6bd
 Create Date: 2026-12-04 17:39:40.269020
 
 """
@@ -22,7 +22,7 @@ ACTIONS = "action IN ('in', 'out', 'adjust', 'transfer_out', 'transfer_in')"
 
 # revision identifiers, used by Alembic.
 revision = '221e27110bf0'
-down_revision = '3b7e41c9a0d2'
+down_revision = 'f71b2435c6bd'
 branch_labels = None
 depends_on = None
 
