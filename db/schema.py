@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_migrate import upgrade
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, insert, select, text
 
 from db import MIGRATIONS_DIR, db
 from db.galera import cluster_lease, is_cluster_node
@@ -48,6 +48,18 @@ def refresh_planner_statistics() -> None:
             connection.execute(text("ANALYZE"))
 
 
+def ensure_default_warehouse(connection: Connection) -> None:
+    """Create the default warehouse when no live one is marked: on a fresh database
+    built from the models (the migrations create it on theirs)."""
+    from models import DEFAULT_WAREHOUSE, Warehouse
+    from models.types import utcnow
+
+    marked = connection.scalar(select(Warehouse.id).where(Warehouse.is_default.is_(True), Warehouse.deleted_at.is_(None)))
+    if marked is None:
+        now = utcnow()
+        connection.execute(insert(Warehouse).values(**DEFAULT_WAREHOUSE, is_default=True, created_at=now, updated_at=now))
+
+
 def create_schema(app: Flask) -> None:
     """Bring the schema up to date at start-up, under a lock, so several gunicorn
     workers starting at once on a fresh database never race. Migrations by default;
@@ -56,6 +68,8 @@ def create_schema(app: Flask) -> None:
         with _schema_lock(db.engine):
             if app.config["SCHEMA_SETUP"] == "create_all":
                 db.create_all()
+                with db.engine.begin() as connection:
+                    ensure_default_warehouse(connection)
             else:
                 upgrade(directory=str(MIGRATIONS_DIR))
             if db.engine.dialect.name == "sqlite":

@@ -8,11 +8,14 @@ from models.product import Product
 from models.product_count import NO_CATEGORY, ProductCount
 from models.shards import shard_of
 from models.stock import Stock
-from models.stock_log import ACTIONS, GENESIS_HASH, StockLog, chain_hash
+from models.stock_level import StockLevel
+from models.stock_log import ACTIONS, GENESIS_HASH, HASH_VERSION, LEVEL_SIGN, TRANSFER_ACTIONS, StockLog, chain_hash
+from models.warehouse import DEFAULT_WAREHOUSE, Warehouse
 from models.webhook import DELIVERY_STATUSES, Webhook, WebhookDelivery, WebhookWorker
 
 __all__ = [
-    "ACTIONS", "DELIVERY_STATUSES", "EVENT_TYPES", "GENESIS_HASH", "NO_CATEGORY", "ROLES", "ApiKey", "ConsoleSession",
-    "Event", "EventSequencer", "IdempotencyRecord", "MovementDaily", "Product", "ProductCount", "Stock", "StockLog",
+    "ACTIONS", "DEFAULT_WAREHOUSE", "DELIVERY_STATUSES", "EVENT_TYPES", "GENESIS_HASH", "HASH_VERSION", "LEVEL_SIGN",
+    "NO_CATEGORY", "ROLES", "TRANSFER_ACTIONS", "ApiKey", "ConsoleSession", "Event", "EventSequencer",
+    "IdempotencyRecord", "MovementDaily", "Product", "ProductCount", "Stock", "StockLevel", "StockLog", "Warehouse",
     "Webhook", "WebhookDelivery", "WebhookWorker", "chain_hash", "shard_of",
 ]

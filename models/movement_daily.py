@@ -25,3 +25,8 @@ class MovementDaily(db.Model):
     out_quantity: Mapped[int] = mapped_column(BigInteger, default=0)
     adjust_movements: Mapped[int] = mapped_column(BigInteger, default=0)
     adjust_quantity: Mapped[int] = mapped_column(BigInteger, default=0)  # signed sum of deltas
+    # Transfers move units between warehouses: counted apart, never in the totals in and out.
+    transfer_out_movements: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    transfer_out_quantity: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    transfer_in_movements: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    transfer_in_quantity: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")

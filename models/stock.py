@@ -34,7 +34,37 @@ def is_low_level(quantity: int, min_quantity: int) -> bool:
     return min_quantity > 0 and quantity <= min_quantity
 
 
-class Stock(db.Model):
+class Counted:
+    """The columns of a count kept for a place: the product's total (`stock`) and each
+    of its levels (`stock_levels`)."""
+
+    # 64-bit: levels may reach MAX_STOCK (10^15), past MySQL's 32-bit INT.
+    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+    min_quantity: Mapped[int] = mapped_column(default=0)
+    max_quantity: Mapped[int | None]
+    location: Mapped[str | None] = mapped_column(Label)
+    # Kept by the database itself; indexed (below) so the low-stock list reads only low rows.
+    shortage: Mapped[int] = mapped_column(BigInteger, Computed("min_quantity - quantity", persisted=True))
+    # `is_low` as a column of its own (computed as it is read, stored only in its
+    # indexes): a page of the low rows in any sort is a walk of one index.
+    low: Mapped[bool] = mapped_column(Boolean, Computed("min_quantity > 0 AND quantity <= min_quantity", persisted=False))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The product's deletion, copied when it is deleted: the stock lists pick live rows
+    # from their table's own indexes instead of looking up each product.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @hybrid_property
+    def is_low(self) -> bool:
+        return is_low_level(self.quantity, self.min_quantity)
+
+    @is_low.inplace.expression
+    @classmethod
+    def _is_low_expression(cls):
+        # shortage >= 0 first: a range on its index, then the threshold check.
+        return and_(cls.shortage >= 0, cls.min_quantity > 0)
+
+
+class Stock(Counted, db.Model):
     __tablename__ = "stock"
     __table_args__ = (
         # The last guard: no code path, however wrong, can store a negative count.
@@ -51,20 +81,6 @@ class Stock(db.Model):
     )
 
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
-    # 64-bit: levels may reach MAX_STOCK (10^15), past MySQL's 32-bit INT.
-    quantity: Mapped[int] = mapped_column(BigInteger, default=0)
-    min_quantity: Mapped[int] = mapped_column(default=0)
-    max_quantity: Mapped[int | None]
-    location: Mapped[str | None] = mapped_column(Label)
-    # Kept by the database itself; indexed (below) so the low-stock list reads only low rows.
-    shortage: Mapped[int] = mapped_column(BigInteger, Computed("min_quantity - quantity", persisted=True))
-    # `is_low` as a column of its own (computed as it is read, stored only in its
-    # indexes): a page of the low rows in any sort is a walk of one index.
-    low: Mapped[bool] = mapped_column(Boolean, Computed("min_quantity > 0 AND quantity <= min_quantity", persisted=False))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    # The product's deletion, copied when it is deleted: the stock list picks live rows
-    # from this table's own indexes instead of looking up each product.
-    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Running totals of this product's movements, changed by the same UPDATE as the
     # count (the row is locked already): statistics read them instead of the ledger.
     movements: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
@@ -74,16 +90,6 @@ class Stock(db.Model):
     units_moved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     product: Mapped["Product"] = relationship(back_populates="stock", lazy="joined", innerjoin=True)
-
-    @hybrid_property
-    def is_low(self) -> bool:
-        return is_low_level(self.quantity, self.min_quantity)
-
-    @is_low.inplace.expression
-    @classmethod
-    def _is_low_expression(cls):
-        # shortage >= 0 first: a range on its index, then the threshold check.
-        return and_(cls.shortage >= 0, cls.min_quantity > 0)
 
 
 # `is_low` as the low-only list's indexes read it.

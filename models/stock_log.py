@@ -12,28 +12,40 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    SmallInteger,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import db
 from models.types import MYSQL_TABLE_ARGS, BigId, Code, Label, UTCDateTime, utcnow
 
-ACTIONS = {"in": "入库", "out": "出库", "adjust": "调整"}
+ACTIONS = {"in": "入库", "out": "出库", "adjust": "调整", "transfer_out": "调出", "transfer_in": "调入"}
+# A transfer's two rows move units between a product's levels; its total stays.
+TRANSFER_ACTIONS = ("transfer_out", "transfer_in")
+# How each action moves the level it names (a `quantity` of adjust is already signed).
+LEVEL_SIGN = {"in": 1, "out": -1, "adjust": 1, "transfer_out": -1, "transfer_in": 1}
 GENESIS_HASH = "0" * 64
+# Rows of version 2 hash their warehouse fields too; rows written before them stay version 1.
+HASH_VERSION = 2
 
 
 class StockLog(db.Model):
     __tablename__ = "stock_logs"
     __table_args__ = (
-        CheckConstraint("action IN ('in', 'out', 'adjust')", name="action_known"),
+        CheckConstraint(f"action IN ({', '.join(repr(action) for action in ACTIONS)})", name="action_known"),
         CheckConstraint("after_quantity >= 0 AND before_quantity >= 0", name="quantities_not_negative"),
+        CheckConstraint("level_after >= 0 AND level_before >= 0", name="levels_not_negative"),
         UniqueConstraint("product_id", "seq", name="uq_stock_logs_product_id_seq"),
         Index("ix_stock_logs_product_id_id", "product_id", "id"),
         Index("ix_stock_logs_product_id_created_at", "product_id", "created_at"),
         Index("ix_stock_logs_action_id", "action", "id"),
         Index("ix_stock_logs_operator_id", "operator", "id"),
+        Index("ix_stock_logs_warehouse_id_id", "warehouse_id", "id"),
+        # Only transfers' rows have one: on SQLite the others cost the index nothing.
+        Index("ix_stock_logs_transfer_id", "transfer_id", sqlite_where=text("transfer_id IS NOT NULL")),
         # Time ranges (statistics' partial days, the busiest products of a range) read the
         # index alone: it holds what they add up.
         Index("ix_stock_logs_created_at", "created_at", "action", "quantity", "product_id"),
@@ -45,7 +57,7 @@ class StockLog(db.Model):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
     # 1, 2, 3 … per product, assigned under the stock row lock, so gapless.
     seq: Mapped[int]
-    action: Mapped[str] = mapped_column(String(10))
+    action: Mapped[str] = mapped_column(String(16))
     # in/out: the units moved (positive); adjust: after - before (signed).
     quantity: Mapped[int] = mapped_column(BigInteger)
     before_quantity: Mapped[int] = mapped_column(BigInteger)
@@ -61,6 +73,16 @@ class StockLog(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The warehouse whose level moved, its code as it was, and that level before and
+    # after (`before_quantity`/`after_quantity` stay the product's total). Rows from
+    # before warehouses existed were moved into the default warehouse, level = total.
+    warehouse_id: Mapped[int | None] = mapped_column(ForeignKey("warehouses.id", ondelete="RESTRICT"))
+    warehouse_code: Mapped[str | None] = mapped_column(Code)
+    level_before: Mapped[int | None] = mapped_column(BigInteger)
+    level_after: Mapped[int | None] = mapped_column(BigInteger)
+    # Shared by the two rows of one transfer (transfer_out, then transfer_in).
+    transfer_id: Mapped[str | None] = mapped_column(String(32))
+    hash_version: Mapped[int] = mapped_column(SmallInteger, default=HASH_VERSION, server_default="1")
 
     def content_hash(self) -> str:
         return chain_hash(self)
@@ -86,5 +108,8 @@ def chain_hash(entry) -> str:
     # Appended only when present, so rows written before the field existed keep their hash.
     if entry.on_behalf_of is not None:
         content.append(entry.on_behalf_of)
+    if entry.hash_version >= 2:
+        content += [entry.hash_version, entry.warehouse_id, entry.warehouse_code, entry.level_before,
+                    entry.level_after, entry.transfer_id]
     canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -33,6 +33,11 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("products", "DELETE"): "admin",
     ("stock", "GET"): "viewer",
     ("stock", "POST"): "operator",
+    ("warehouses", "GET"): "viewer",
+    ("warehouses", "POST"): "admin",
+    ("warehouses", "PUT"): "admin",
+    ("warehouses", "PATCH"): "admin",
+    ("warehouses", "DELETE"): "admin",
     ("logs", "GET"): "viewer",
     ("events", "GET"): "viewer",
     # Webhooks hold signing secrets and send data out: admins only, reads included.
@@ -54,6 +59,9 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("console.create_webhook", "POST"): "admin",
     ("console.webhook", "GET"): "admin",
     ("console.test_webhook", "POST"): "admin",
+    ("console.new_warehouse", "POST"): "admin",
+    ("console.edit_warehouse", "POST"): "admin",
+    ("console.mark_default", "POST"): "admin",
 })  # read-only: required_role caches its answers
 # Endpoints open inside a protected area: the console's login page itself.
 PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})

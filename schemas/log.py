@@ -16,7 +16,7 @@ from schemas.common import (
     paging_rule,
 )
 
-Action = Literal["in", "out", "adjust"]
+Action = Literal["in", "out", "adjust", "transfer_out", "transfer_in"]
 
 
 class LedgerPageQuery(PageQuery):
@@ -42,6 +42,9 @@ class LogQuery(LedgerPageQuery):
     product_id: QueryId | None = Field(None, examples=[1])
     action: Action | None = Field(None, examples=["in"])
     operator: filter_text(100) = Field(None, examples=["张三"])
+    warehouse_id: QueryId | None = Field(None, examples=[1])
+    transfer_id: str | None = Field(None, max_length=32, pattern="^[0-9a-f]{1,32}$",
+                                    examples=["9f1c2d3e4b5a69788796a5b4c3d2e1f0"])
     start_date: DateOrDateTime | None = Field(None, examples=["2026-11-01"])
     end_date: DateOrDateTime | None = Field(None, examples=["2026-11-30"])
 
@@ -68,6 +71,11 @@ class LogOut(ResponseModel):
     created_at: datetime
     prev_hash: str
     hash: str
+    warehouse_id: int | None
+    warehouse_code: str | None
+    level_before: int | None
+    level_after: int | None
+    transfer_id: str | None
 
 
 class VerifyQuery(QueryModel):

@@ -11,6 +11,7 @@ from schemas.common import (
     Id,
     PageQuery,
     QueryBool,
+    QueryId,
     QueryModel,
     RequestBody,
     ResponseModel,
@@ -20,6 +21,7 @@ from schemas.common import (
 )
 from schemas.log import LogOut
 from schemas.product import Location, max_not_below_min
+from schemas.warehouse import LevelOut
 
 Reason = optional_text(255)
 Operator = optional_text(100)
@@ -35,18 +37,25 @@ class Movement(RequestBody):
     product_id: Id
     reason: Reason = None
     operator: Operator = None
-    # Compare-and-set: the change applies only while the current count equals this.
+    # Compare-and-set: the change applies only while the level's count equals this.
     expected_quantity: StockLevel | None = None
 
 
-class StockChange(Movement):
+class LevelMovement(Movement):
+    """A change of one warehouse's level; none named: the default warehouse."""
+
+    warehouse_id: Id | None = None
+
+
+class StockChange(LevelMovement):
     """`add` and `reduce`: move `quantity` units in or out."""
 
     quantity: ChangeQuantity
 
 
-class StockAdjust(Movement):
-    """A stocktake: `quantity` is the counted absolute level."""
+class StockAdjust(LevelMovement):
+    """A stocktake: `quantity` is the counted absolute level. With `warehouse_id`, the
+    thresholds and bin are the level's own; without, the product's (for its total)."""
 
     quantity: Count
     min_quantity: Count = None
@@ -64,12 +73,31 @@ class BatchReduce(StockChange):
     action: Literal["reduce"]
 
 
-class BatchAdjust(Movement):
+class BatchAdjust(LevelMovement):
     action: Literal["adjust"]
     quantity: Count
 
 
-BatchItem = Annotated[BatchAdd | BatchReduce | BatchAdjust, Field(discriminator="action")]
+class StockTransfer(Movement):
+    """Move `quantity` units of a product from one warehouse to another (the same one
+    twice is a 400); `expected_quantity` is the source level's."""
+
+    from_warehouse_id: Id
+    to_warehouse_id: Id
+    quantity: ChangeQuantity
+
+    @model_validator(mode="after")
+    def _two_warehouses(self):
+        if self.from_warehouse_id == self.to_warehouse_id:
+            raise ValueError("调出与调入仓库不能相同")
+        return self
+
+
+class BatchTransfer(StockTransfer):
+    action: Literal["transfer"]
+
+
+BatchItem = Annotated[BatchAdd | BatchReduce | BatchAdjust | BatchTransfer, Field(discriminator="action")]
 
 
 class StockBatch(RequestBody):
@@ -87,6 +115,11 @@ class StockQuery(PageQuery):
     sort: StockSort = "product_id"
 
 
+class LowStockQuery(PageQuery):
+    warehouse_id: QueryId | None = Field(None, description="The low levels of this warehouse instead of low totals",
+                                         examples=[1])
+
+
 class StockPointQuery(QueryModel):
     """`as_of` (inclusive; a date means the end of that day) or `as_of_seq`, not both."""
 
@@ -96,6 +129,8 @@ class StockPointQuery(QueryModel):
 
     as_of: DateOrDateTime | None = Field(None, examples=["2026-11-24T21:30:00Z"])
     as_of_seq: int | None = Field(None, ge=0, le=2**62, examples=[1])
+    warehouse_id: QueryId | None = Field(None, description="With `as_of`/`as_of_seq`: that warehouse's level",
+                                         examples=[1])
 
     @model_validator(mode="after")
     def _one_point(self):
@@ -122,18 +157,46 @@ class StockOut(ResponseModel):
     product: ProductSummaryOut
 
 
+class ProductStockOut(StockOut):
+    """A product's total and its level in each warehouse."""
+
+    levels: list[LevelOut]
+
+
+class WarehouseStockOut(LevelOut):
+    """A level in one warehouse's list, with its product."""
+
+    product_id: int
+    updated_at: datetime
+    product: ProductSummaryOut
+
+
+class TransferOut(ResponseModel):
+    transfer_id: str
+    from_: LevelOut = Field(serialization_alias="from", validation_alias="from")
+    to: LevelOut
+    logs: list[LogOut]
+
+
 class StockChangeOut(ResponseModel):
     stock: StockOut
     log: LogOut | None
 
 
+class BatchTransferResultOut(StockChangeOut):
+    """A batch's transfer: `log` is its transfer_out row, `transfer` the whole answer."""
+
+    transfer: TransferOut
+
+
 class BatchOut(ResponseModel):
-    results: list[StockChangeOut]
+    results: list[BatchTransferResultOut | StockChangeOut]
     dry_run: bool
 
 
 class StockPointOut(ResponseModel):
     product_id: int
+    warehouse_id: int | None = None
     quantity: int
     as_of: datetime | date | None = None
     as_of_seq: int | None = None

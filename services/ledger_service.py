@@ -1,5 +1,6 @@
 """Proving the ledger: every product's chain recomputed and held against its stock row,
-one bounded page of products at a time (the API) or the whole ledger in one walk (the CLI)."""
+and within it each warehouse's level against its level row; one bounded page of
+products at a time (the API) or the whole ledger in one walk (the CLI)."""
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -13,7 +14,18 @@ from sqlalchemy import and_, func, or_, select
 
 from db import db
 from db.prepared import CounterUpsert
-from models import GENESIS_HASH, MovementDaily, Stock, StockLog, chain_hash, shard_of
+from models import (
+    ACTIONS,
+    GENESIS_HASH,
+    LEVEL_SIGN,
+    TRANSFER_ACTIONS,
+    MovementDaily,
+    Stock,
+    StockLevel,
+    StockLog,
+    chain_hash,
+    shard_of,
+)
 from services.log_service import end_of
 from services.statistics_service import ledger_per_day
 from services.transaction import begin_snapshot
@@ -21,7 +33,9 @@ from utils.exceptions import NotFound
 
 MAX_PROBLEMS = 1000
 TOTALS = ("movements", "total_in", "total_out", "adjust_net", "units_moved")
-DAILY_COLUMNS = tuple(f"{action}_{kind}" for action in ("in", "out", "adjust") for kind in ("movements", "quantity"))
+DAILY_COLUMNS = tuple(f"{action}_{kind}" for action in ACTIONS for kind in ("movements", "quantity"))
+# The stock row's running total each counted action adds to (a transfer adds to `movements` only).
+ACTION_TOTAL = {"in": "total_in", "out": "total_out", "adjust": "adjust_net"}
 # Adds movements to the totals of their day and shard (`movement_daily`), in the caller's transaction.
 DAILY_TOTALS = CounterUpsert(MovementDaily.__table__, ("day", "shard"), DAILY_COLUMNS)
 STOCK_COLUMNS = (Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS))
@@ -50,6 +64,8 @@ class _Chain:
         self.hash = GENESIS_HASH
         self.after = 0
         self.totals = dict.fromkeys(TOTALS, 0)
+        self.levels: dict[int, int] = {}  # warehouse id → its level after the rows so far
+        self.open_transfer = None  # a transfer_out row still waiting for its transfer_in
 
 
 class _Walk:
@@ -101,8 +117,9 @@ class DailyTotals:
 def count_for_product(totals: dict[str, int], action: str, quantity: int) -> None:
     """Add one movement to the running totals its stock row holds."""
     totals["movements"] += 1
-    totals[{"in": "total_in", "out": "total_out", "adjust": "adjust_net"}[action]] += quantity
-    totals["units_moved"] += abs(quantity)
+    if action in ACTION_TOTAL:
+        totals[ACTION_TOTAL[action]] += quantity
+        totals["units_moved"] += abs(quantity)
 
 
 def count_movement(product_totals: dict[str, int], day_totals: dict[str, int], action: str, quantity: int) -> None:
@@ -116,7 +133,8 @@ def verify(product_id: int | None = None, after: int = 0, after_day: date | None
            budget: Budget | None = None, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Check the products after `after` in id order (or only `product_id`): sequence,
     before/after continuity and hash of every row, and each chain's end and running totals
-    against its stock row; then each day's totals (`movement_daily`) against the ledger, in
+    against its stock row, each warehouse's level row by row and against its level row, and
+    the pairing of transfers (`_level_problems`); then each day's totals (`movement_daily`) against the ledger, in
     chunks of days (from the day after `after_day` when given, which skips the products).
     With a `budget` it stops after the product or chunk of days that spends it and answers
     where the next page starts (`next_after` or `next_after_day`). Ids must rise with seq,
@@ -132,14 +150,15 @@ def verify(product_id: int | None = None, after: int = 0, after_day: date | None
         stock = _stock_rows(product_id - 1, product_id)
         if not stock:
             raise NotFound("商品不存在", {"product_id": product_id})
-        _check_products(walk, stock, _ledger_rows(product_id - 1, product_id))
+        _check_products(walk, stock, _ledger_rows(product_id - 1, product_id), _StoredLevels(product_id - 1, product_id))
         return walk.report()
 
     def spent() -> bool:
         return budget is not None and (walk.rows >= budget.rows or time.monotonic() - started >= budget.seconds)
 
     if after_day is None:
-        if not _check_products(walk, _chunked_stock_rows(after), _ledger_rows(after), stop=spent, progress=progress):
+        if not _check_products(walk, _chunked_stock_rows(after), _ledger_rows(after), _StoredLevels(after), stop=spent,
+                               progress=progress):
             return walk.report(next_after=walk.last_product_id)
         after_day = date.min
     while walk.rows == 0 or not spent():
@@ -151,12 +170,12 @@ def verify(product_id: int | None = None, after: int = 0, after_day: date | None
     return walk.report(next_after_day=after_day)
 
 
-def _check_products(walk: _Walk, stock: Iterable, ledger: Iterable, stop: Callable[[], bool] = lambda: False,
-                    progress: Callable[[int, int], None] | None = None) -> bool:
+def _check_products(walk: _Walk, stock: Iterable, ledger: Iterable, levels: "_StoredLevels",
+                    stop: Callable[[], bool] = lambda: False, progress: Callable[[int, int], None] | None = None) -> bool:
     """Check products in id order until `stop` says the budget is spent; True when every
     one was checked."""
     for product_id, stock_row, entries in _by_product(stock, ledger):
-        walk.problems += product_problems(product_id, stock_row, entries, walk)
+        walk.problems += product_problems(product_id, stock_row, entries, walk, levels.of(product_id))
         walk.products += stock_row is not None
         walk.last_product_id = product_id
         if progress is not None:
@@ -166,13 +185,15 @@ def _check_products(walk: _Walk, stock: Iterable, ledger: Iterable, stop: Callab
     return True
 
 
-def product_problems(product_id: int, stock_row, entries: Iterable, walk: _Walk) -> list[dict[str, Any]]:
+def product_problems(product_id: int, stock_row, entries: Iterable, walk: _Walk,
+                     stored_levels: dict[int, int]) -> list[dict[str, Any]]:
     """Every check of one product: its chain row by row, then the chain's end and running
-    totals against its stock row (None when the stock row is gone)."""
+    totals against its stock row (None when the stock row is gone), and its levels against
+    its level rows (`stored_levels`, warehouse id → quantity)."""
     problems = []
     chain = _Chain(product_id)
     for entry in entries:
-        for problem in _entry_problems(chain, entry):
+        for problem in _entry_problems(chain, entry) + _level_problems(chain, entry):
             problems.append({"product_id": product_id, "seq": entry.seq, "problem": problem})
         chain.seq, chain.id, chain.hash, chain.after = entry.seq, entry.id, entry.hash, entry.after_quantity
         count_for_product(chain.totals, entry.action, entry.quantity)
@@ -186,7 +207,82 @@ def product_problems(product_id: int, stock_row, entries: Iterable, walk: _Walk)
                          "problem": f"库存为 {quantity}，流水最后结余为 {chain.after}"})
     if dict(zip(TOTALS, totals, strict=True)) != chain.totals:
         problems.append({"product_id": product_id, "seq": chain.seq, "problem": "库存行的累计数与流水不符"})
+    problems += [{"product_id": product_id, "seq": chain.seq, "problem": problem}
+                 for problem in _stored_level_problems(chain, quantity, stored_levels)]
     return problems
+
+
+def _level_problems(chain: _Chain, entry) -> list[str]:
+    """A row against its warehouse's level so far, and a transfer's two rows against each other."""
+    problems = []
+    if entry.warehouse_id is None:
+        return ["没有仓库"]
+    previous = chain.levels.get(entry.warehouse_id, 0)
+    if entry.level_before != previous:
+        problems.append(f"仓库 {entry.warehouse_id} 的期初 {entry.level_before} 与该仓上一条结余 {previous} 不符")
+    if entry.level_after != entry.level_before + LEVEL_SIGN.get(entry.action, 0) * entry.quantity:
+        problems.append(f"仓库 {entry.warehouse_id} 的结余与期初、数量不符")
+    chain.levels[entry.warehouse_id] = entry.level_after
+    pending, chain.open_transfer = chain.open_transfer, None
+    if entry.action == "transfer_out":
+        chain.open_transfer = entry
+    if pending is not None and not (
+            entry.action == "transfer_in" and entry.transfer_id == pending.transfer_id
+            and entry.quantity == pending.quantity and entry.warehouse_id != pending.warehouse_id):
+        problems.append(f"调拨 {pending.transfer_id} 的调出没有紧随其后的同量调入")
+    if entry.action == "transfer_in" and (pending is None or entry.transfer_id != pending.transfer_id):
+        problems.append(f"调拨 {entry.transfer_id} 的调入没有对应的调出")
+    if (entry.action in TRANSFER_ACTIONS) != (entry.transfer_id is not None):
+        problems.append("调拨编号与动作不符")
+    return problems
+
+
+def _stored_level_problems(chain: _Chain, total: int, stored: dict[int, int]) -> list[str]:
+    """The level rows against the ledger's last level in each warehouse, and their sum against the total."""
+    problems = []
+    if chain.open_transfer is not None:
+        problems.append(f"调拨 {chain.open_transfer.transfer_id} 的调出没有对应的调入")
+    for warehouse_id in sorted(stored.keys() | chain.levels.keys()):
+        kept, logged = stored.get(warehouse_id), chain.levels.get(warehouse_id, 0)
+        if kept is None or kept != logged:
+            problems.append(f"仓库 {warehouse_id} 的库存为 {kept}，该仓流水最后结余为 {logged}")
+    if sum(stored.values()) != total:
+        problems.append(f"各仓库存之和 {sum(stored.values())} 与总库存 {total} 不符")
+    return problems
+
+
+class _StoredLevels:
+    """The level rows of the products after `after` (up to `last`), read in keyset chunks
+    in (product_id, warehouse_id) order as the walk reaches each product."""
+
+    def __init__(self, after: int, last: int | None = None):
+        self.rows = _level_rows(after, last)
+        self.pending = next(self.rows, None)
+
+    def of(self, product_id: int) -> dict[int, int]:
+        """Warehouse id → quantity of this product's levels (products come in id order)."""
+        found = {}
+        while self.pending is not None and self.pending.product_id <= product_id:
+            if self.pending.product_id == product_id:
+                found[self.pending.warehouse_id] = self.pending.quantity
+            self.pending = next(self.rows, None)
+        return found
+
+
+def _level_rows(after: int, last: int | None) -> Iterator:
+    rows = (select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity)
+            .order_by(StockLevel.product_id, StockLevel.warehouse_id).limit(CHUNK_ROWS))
+    if last is not None:
+        rows = rows.where(StockLevel.product_id <= last)
+    position = StockLevel.product_id > after
+    while True:
+        chunk = db.session.connection().execute(rows.where(position)).all()
+        yield from chunk
+        if len(chunk) < CHUNK_ROWS:
+            return
+        end = chunk[-1]
+        position = and_(StockLevel.product_id >= end.product_id, or_(
+            StockLevel.product_id > end.product_id, StockLevel.warehouse_id > end.warehouse_id))
 
 
 def _by_product(stock: Iterable, ledger: Iterable) -> Iterator[tuple[int, Any, Iterable]]:
@@ -243,7 +339,7 @@ def _day_chunk_end(after_day: date) -> date | None:
     """The last day of the next chunk of days after `after_day`: as many as hold about
     CHUNK_ROWS movements by their totals rows; None when the chunk reaches past the last
     totals row (so it also covers ledger rows of any later day)."""
-    movements = func.sum(MovementDaily.in_movements + MovementDaily.out_movements + MovementDaily.adjust_movements)
+    movements = func.sum(sum(getattr(MovementDaily, f"{action}_movements") for action in ACTIONS))
     days = db.session.execute(select(MovementDaily.day, movements).where(MovementDaily.day > after_day)
                               .group_by(MovementDaily.day).order_by(MovementDaily.day).limit(CHUNK_ROWS)).all()
     counted = 0
@@ -288,7 +384,7 @@ def _entry_problems(chain: _Chain, entry) -> list[str]:
         problems.append(f"编号 {entry.id} 不大于上一条的 {chain.id}：流水的先后被改动过")
     if entry.before_quantity != chain.after:
         problems.append(f"期初 {entry.before_quantity} 与上一条结余 {chain.after} 不符")
-    delta = -entry.quantity if entry.action == "out" else entry.quantity
+    delta = 0 if entry.action in TRANSFER_ACTIONS else LEVEL_SIGN[entry.action] * entry.quantity
     if entry.after_quantity != entry.before_quantity + delta:
         problems.append("结余与期初、数量不符")
     if entry.prev_hash != chain.hash:

@@ -42,7 +42,7 @@ def time_filters(start: date | datetime | None, end: date | datetime | None) -> 
 
 
 def list_logs(query: LogQuery) -> Page:
-    """Newest first, filtered by product, action, operator and time; by page number or
+    """Newest first, filtered by product, action, operator, warehouse, transfer and time; by page number or
     cursor (`before_id` is the cursor `after` of the row with that id). `total` counts
     the whole filtered list either way."""
     begin_snapshot()
@@ -53,8 +53,12 @@ def list_logs(query: LogQuery) -> Page:
         filters.append(StockLog.action == query.action)
     if query.operator:
         filters.append(StockLog.operator == query.operator)
+    if query.warehouse_id is not None:
+        filters.append(StockLog.warehouse_id == query.warehouse_id)
+    if query.transfer_id:
+        filters.append(StockLog.transfer_id == query.transfer_id)
     total = None
-    if query.operator is None and query.start_date is None and query.end_date is None:
+    if not (query.operator or query.warehouse_id or query.transfer_id or query.start_date or query.end_date):
         total = _movement_count(query.product_id, query.action)
     statement = select(StockLog).where(*filters)
     if not filters:

@@ -101,9 +101,10 @@ class Position:
 
 
 def paginate(filtered: Select, query: PageQuery, order: Ordering, view: Select, *, total: int | None = None,
-             start: Position | None = None) -> Page:
-    """The page `query` asks for of `filtered` in `order`, each item shown as `view`,
-    with a COUNT over the same filters unless the caller knows `total` already.
+             start: Position | None = None, view_params: dict | None = None) -> Page:
+    """The page `query` asks for of `filtered` in `order`, each item shown as `view`
+    (with the values of its bound parameters, if it has any), with a COUNT over the
+    same filters unless the caller knows `total` already.
 
     Two steps: the sort values and keys of the page from the filtered rows' index
     alone (what the cursors are made of), then those rows' view by key."""
@@ -121,7 +122,7 @@ def paginate(filtered: Select, query: PageQuery, order: Ordering, view: Select, 
     items = []
     if rows:
         label = _label_of(view, order.key)
-        shown = connection.execute(view.where(order.key.in_([row[-1] for row in rows]))).mappings()
+        shown = connection.execute(view.where(order.key.in_([row[-1] for row in rows])), view_params).mappings()
         by_key = {row[label]: row for row in shown}
         items = [shaped(by_key[row[-1]]) for row in rows]
     return Page(items=items, page=query.page, per_page=query.per_page, total=total,

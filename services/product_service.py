@@ -3,12 +3,12 @@ from collections import Counter
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from db import db
 from db.reads import PreparedRead
-from models import NO_CATEGORY, Product, ProductCount, Stock, shard_of
+from models import NO_CATEGORY, Product, ProductCount, Stock, StockLevel, shard_of
 from models.shards import SHARDS
 from models.stock import is_low_level
 from models.types import utcnow
@@ -102,8 +102,9 @@ def _ensure_codes_free(changes: dict[str, Any], own_id: int | None = None) -> No
 
 
 def create_product(data: ProductCreate, actor: str | None = None) -> Product:
-    """Create a product with its stock row; an initial quantity is logged as `in`
-    (by `actor`, the API key's name, when there is one)."""
+    """Create a product with its stock row and its (empty) level in the default
+    warehouse; an initial quantity is received there, logged as `in` (by `actor`,
+    the API key's name, when there is one)."""
 
     def work() -> Product:
         _ensure_codes_free(data.model_dump(include=set(UNIQUE_CODES)))
@@ -114,9 +115,12 @@ def create_product(data: ProductCreate, actor: str | None = None) -> Product:
         db.session.flush()
         count_live(product.category, shard_of(product.id), +1)
         _announce(product, "product.created")
+        # Its level in the default warehouse: a product starts kept in one place.
+        stock = stock_service.lock_stock(product.id)
+        level = stock_service.lock_level(stock, None)
         if data.initial_quantity:
             initial = StockChange(product_id=product.id, quantity=data.initial_quantity, reason=INITIAL_STOCK_REASON)
-            stock_service.record_change(stock_service.lock_stock(product.id), "in", initial, actor)
+            stock_service.record_change(stock, level, "in", initial, actor)
             db.session.refresh(product.stock)  # the count the movement wrote, for the answer
         return product
 
@@ -182,6 +186,8 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
         product.deleted_at = product.stock.deleted_at = utcnow()
         product.sku = product.barcode = None
         product.stock.min_quantity = 0
+        db.session.execute(update(StockLevel).where(StockLevel.product_id == product_id).values(
+            deleted_at=product.deleted_at, min_quantity=0))
 
     run_in_write_transaction(work)
 

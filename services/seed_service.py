@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 
 from db import db
 from db.schema import refresh_planner_statistics
-from models import GENESIS_HASH, Product, Stock, StockLog, chain_hash
+from models import GENESIS_HASH, HASH_VERSION, Product, Stock, StockLevel, StockLog, Warehouse, chain_hash
 from models.shards import SHARDS
 from models.types import utcnow
 from services.ledger_service import TOTALS, DailyTotals, count_movement
@@ -40,13 +40,29 @@ class _Entry:
     product_name: str
     created_at: object
     prev_hash: str
+    warehouse_id: int
+    warehouse_code: str
     hash: str = ""
     on_behalf_of: str | None = None
+    transfer_id: str | None = None
+    hash_version: int = HASH_VERSION
+
+    @property
+    def level_before(self) -> int:  # kept in one warehouse: its level is the total
+        return self.before_quantity
+
+    @property
+    def level_after(self) -> int:
+        return self.after_quantity
+
+    def row(self) -> dict:
+        return {**self.__dict__, "level_before": self.level_before, "level_after": self.level_after}
 
 
 def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
     """Insert `products` products and `movements` chained movements spread over the
-    last 90 days, oldest first, so ids, sequence numbers and times agree."""
+    last 90 days, oldest first, so ids, sequence numbers and times agree; all stock is
+    kept in the default warehouse."""
     rng = random.Random(rng_seed)
     batch = secrets.token_hex(3).upper()
 
@@ -71,6 +87,7 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         catalogue = db.session.execute(
             select(Product.id, Product.sku, Product.name).where(Product.sku.like(f"SEED-{batch}-%")).order_by(Product.id)
         ).all()
+        warehouse = db.session.execute(select(Warehouse.id, Warehouse.code).where(Warehouse.is_default.is_(True))).one()
         levels = {pid: 0 for pid, _, _ in catalogue}
         chains = {pid: (0, GENESIS_HASH) for pid, _, _ in catalogue}
         totals = {pid: dict.fromkeys(TOTALS, 0) for pid, _, _ in catalogue}
@@ -79,11 +96,12 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         pending = []
         for index in range(movements):
             pid, sku, name = rng.choice(catalogue)
-            entry = _next_entry(rng, pid, sku, name, levels[pid], chains[pid], now - timedelta(days=HISTORY_DAYS) + step * index)
+            entry = _next_entry(rng, pid, sku, name, levels[pid], chains[pid], now - timedelta(days=HISTORY_DAYS) + step * index,
+                                warehouse)
             levels[pid] = entry.after_quantity
             chains[pid] = (entry.seq, entry.hash)
             count_movement(totals[pid], daily.row(pid, entry.created_at.date()), entry.action, entry.quantity)
-            pending.append(entry.__dict__)
+            pending.append(entry.row())
             if len(pending) == CHUNK:
                 db.session.execute(insert(StockLog), pending)
                 pending = []
@@ -95,6 +113,9 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
         } for pid, _, _ in catalogue]
         for start in range(0, len(stock_rows), CHUNK):
             db.session.execute(insert(Stock), stock_rows[start:start + CHUNK])
+            db.session.execute(insert(StockLevel), [
+                {"product_id": row["product_id"], "warehouse_id": warehouse.id, "quantity": row["quantity"],
+                 "updated_at": now} for row in stock_rows[start:start + CHUNK]])
         daily.write(db.session.connection())  # merged into days that may already have movements
         return {"products": len(catalogue), "movements": movements, "sku_prefix": f"SEED-{batch}-"}
 
@@ -103,7 +124,8 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
     return summary
 
 
-def _next_entry(rng: random.Random, pid: int, sku: str, name: str, level: int, chain: tuple[int, str], when) -> _Entry:
+def _next_entry(rng: random.Random, pid: int, sku: str, name: str, level: int, chain: tuple[int, str], when,
+                warehouse) -> _Entry:
     """A plausible next movement for a product at `level`: mostly receipts and issues."""
     roll = rng.random()
     if level == 0 or roll < 0.45:
@@ -118,6 +140,7 @@ def _next_entry(rng: random.Random, pid: int, sku: str, name: str, level: int, c
         product_id=pid, seq=seq + 1, action=action, quantity=quantity, before_quantity=level,
         after_quantity=after, reason=rng.choice(REASONS[action]), operator=rng.choice(["张三", "李四", "王五", "赵六"]),
         sku=sku, product_name=name, created_at=when, prev_hash=prev_hash,
+        warehouse_id=warehouse.id, warehouse_code=warehouse.code,
     )
     entry.hash = chain_hash(entry)
     return entry

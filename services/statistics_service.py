@@ -14,12 +14,13 @@ from typing import Any
 from sqlalchemy import case, func, or_, select
 
 from db import db
-from models import ACTIONS, MovementDaily, Product, Stock, StockLog
+from models import ACTIONS, TRANSFER_ACTIONS, MovementDaily, Product, Stock, StockLog
 from schemas.log import StatisticsQuery
 from services.log_service import day_start, end_of, time_filters
 from services.transaction import begin_snapshot
 
 TOP_PRODUCTS = 10
+DAILY_ACTIONS = ("in", "out", "adjust")  # the daily series: transfers change no day's stock
 MICROSECOND = timedelta(microseconds=1)
 LAST_INSTANT = datetime.max.replace(tzinfo=timezone.utc)
 
@@ -137,8 +138,9 @@ def _by_action(per_day: list, totals: dict | None = None) -> dict:
 def _daily(per_day: list) -> list[dict]:
     days: dict[str, dict] = {}
     for day, action, _, quantity in per_day:
-        entry = days.setdefault(str(day), {"date": str(day), **dict.fromkeys(ACTIONS, 0)})
-        entry[action] += int(quantity)
+        entry = days.setdefault(str(day), {"date": str(day), **dict.fromkeys(DAILY_ACTIONS, 0)})
+        if action in DAILY_ACTIONS:
+            entry[action] += int(quantity)
     return list(days.values())
 
 
@@ -210,7 +212,8 @@ def _top_products_in(filters: list) -> list[dict]:
     """The busiest products among the ledger rows matching `filters`: summed off an index
     that holds what is added up, then named (a deleted product by the greatest SKU its
     rows had)."""
-    moved = func.sum(func.abs(StockLog.quantity)).label("moved")
+    # Units moved in, out or by a count: a transfer moves none in or out of the product's total.
+    moved = func.sum(case((StockLog.action.in_(TRANSFER_ACTIONS), 0), else_=func.abs(StockLog.quantity))).label("moved")
     busiest = (
         select(StockLog.product_id, func.count().label("movements"), _sum_where("in").label("total_in"),
                _sum_where("out").label("total_out"), moved)

@@ -1,27 +1,43 @@
 """Stock use cases. Every count change locks the stock row, updates it with a
 compare-and-set in SQL and appends its hash-chained ledger row in the same transaction."""
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, false, func, insert, or_, select, update
 
 from db import db
 from db.prepared import PreparedStatement
 from db.reads import PreparedRead
-from models import ACTIONS, GENESIS_HASH, Product, Stock, StockLog, chain_hash, shard_of
+from models import (
+    ACTIONS,
+    GENESIS_HASH,
+    HASH_VERSION,
+    LEVEL_SIGN,
+    Product,
+    Stock,
+    StockLevel,
+    StockLog,
+    Warehouse,
+    chain_hash,
+    shard_of,
+)
 from models.stock import LOW_ROWS, is_low_level
+from models.stock_level import LOW_LEVELS
 from models.types import utcnow
-from schemas.common import MAX_STOCK, PageQuery
+from schemas.common import MAX_STOCK
 from schemas.stock import (
     BatchOut,
-    Movement,
+    BatchTransferResultOut,
+    LowStockQuery,
     StockAdjust,
     StockBatch,
     StockChange,
     StockChangeOut,
     StockPointQuery,
     StockQuery,
+    StockTransfer,
 )
 from services import views
 from services.event_service import record_event
@@ -41,13 +57,30 @@ from utils.pagination import Page
 
 # The stock as shown after the change, and the ledger row it wrote (None: nothing changed).
 ChangeResult = tuple[SimpleNamespace, SimpleNamespace | None]
+# The actions the stock row's running totals count (a transfer changes no total).
+COUNTED_ACTIONS = ("in", "out", "adjust")
 
 
 SORTS = {"product_id": Stock.product_id, "name": Product.name, "sku": Product.sku, "quantity": Stock.quantity,
          "min_quantity": Stock.min_quantity, "updated_at": Stock.updated_at}
 LOW_STOCK_ORDER = Ordering("shortage", (Stock.shortage.desc(), Stock.product_id.asc()))
-_STOCK_BY_PRODUCT = PreparedRead(
-    views.STOCK.where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id")))
+# A product's stock and its levels in one statement: a row per level, each with the total.
+_STOCK_WITH_LEVELS = PreparedRead(
+    views.STOCK.add_columns(*views.within(
+        "level", warehouse_id=StockLevel.warehouse_id, warehouse_code=Warehouse.code, quantity=StockLevel.quantity,
+        min_quantity=StockLevel.min_quantity, max_quantity=StockLevel.max_quantity, location=StockLevel.location,
+        is_low=StockLevel.is_low, warehouse_deleted_at=Warehouse.deleted_at))
+    .outerjoin(StockLevel, StockLevel.product_id == Stock.product_id)
+    .outerjoin(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+    .where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id"))
+    .order_by(StockLevel.warehouse_id))
+_LIVE_WAREHOUSE = PreparedRead(
+    select(Warehouse.id).where(Warehouse.id == bindparam("warehouse_id"), Warehouse.deleted_at.is_(None)))
+_LEVELS_IN_WAREHOUSE = views.WAREHOUSE_STOCK.where(StockLevel.warehouse_id == bindparam("warehouse_id"))
+LEVEL_SORTS = {"product_id": StockLevel.product_id, "name": Product.name, "sku": Product.sku,
+               "quantity": StockLevel.quantity, "min_quantity": StockLevel.min_quantity,
+               "updated_at": StockLevel.updated_at}
+LOW_LEVEL_ORDER = Ordering("shortage", (StockLevel.shortage.desc(), StockLevel.product_id.asc()))
 
 
 def list_stock(query: StockQuery) -> Page:
@@ -69,16 +102,7 @@ def list_stock(query: StockQuery) -> Page:
         statement = select(Stock).where(LOW_ROWS if query.low_only else Stock.deleted_at.is_(None))
         if product_filters:
             statement = statement.join(Stock.product)
-    if query.q:
-        statement = statement.where(or_(contains(Product.name, query.q), contains(Product.sku, query.q)))
-    if query.category:
-        statement = statement.where(Product.category == query.category)
-    if query.sku:
-        statement = statement.where(Product.sku == query.sku)
-    if query.barcode:
-        statement = statement.where(Product.barcode == query.barcode)
-    if query.location:
-        statement = statement.where(Stock.location == query.location)
+    statement = _filtered(statement, query, Stock.location)
     if query.q or query.sku or query.barcode or query.location or query.low_only:
         total = count_rows(statement)
     else:  # every live product has one stock row: the products' running counts are the total
@@ -89,79 +113,165 @@ def list_stock(query: StockQuery) -> Page:
     return paginate(statement, query, order, views.STOCK, total=total)
 
 
-def list_low_stock(query: PageQuery) -> Page:
-    """Rows at or below their minimum, largest shortage first. Deleted products have no
-    minimum, so only the stock rows' index in exactly this order is read."""
+def _filtered(statement: Select, query: StockQuery, location) -> Select:
+    """The stock lists' filters: on the product (joined by the caller) and on `location`."""
+    if query.q:
+        statement = statement.where(or_(contains(Product.name, query.q), contains(Product.sku, query.q)))
+    if query.category:
+        statement = statement.where(Product.category == query.category)
+    if query.sku:
+        statement = statement.where(Product.sku == query.sku)
+    if query.barcode:
+        statement = statement.where(Product.barcode == query.barcode)
+    if query.location:
+        statement = statement.where(location == query.location)
+    return statement
+
+
+def list_low_stock(query: LowStockQuery) -> Page:
+    """Rows at or below their minimum, largest shortage first: products' totals, or with
+    `warehouse_id` that warehouse's levels. Deleted products have no minimum, so only
+    the index in exactly this order is read."""
     begin_snapshot()
+    if query.warehouse_id is not None:
+        live_warehouse(query.warehouse_id)
+        low_levels = select(StockLevel).where(StockLevel.warehouse_id == query.warehouse_id, LOW_LEVELS)
+        return paginate(low_levels, query, LOW_LEVEL_ORDER, _LEVELS_IN_WAREHOUSE,
+                        view_params={"warehouse_id": query.warehouse_id})
     return paginate(select(Stock).where(Stock.is_low), query, LOW_STOCK_ORDER, views.STOCK)
 
 
+def live_warehouse(warehouse_id: int) -> None:
+    """NotFound unless the warehouse exists and is not deleted."""
+    if _LIVE_WAREHOUSE.first(warehouse_id=warehouse_id) is None:
+        raise NotFound("仓库不存在", {"warehouse_id": warehouse_id})
+
+
+def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
+    """One page of a warehouse's levels of live products, with their product summary,
+    filtered and sorted as `/api/stock/` is; off the levels' indexes (which lead with
+    the warehouse), joined to products for a filter or sort of theirs."""
+    begin_snapshot()
+    live_warehouse(warehouse_id)
+    here = StockLevel.warehouse_id == warehouse_id
+    statement = select(StockLevel).where(here, LOW_LEVELS if query.low_only else StockLevel.deleted_at.is_(None))
+    column = LEVEL_SORTS[query.sort.removeprefix("-")]
+    if query.q or query.category or query.sku or query.barcode or column.class_ is Product:
+        statement = statement.join(Product, Product.id == StockLevel.product_id)
+    statement = _filtered(statement, query, StockLevel.location)
+    order = ordering(query.sort, LEVEL_SORTS, key=StockLevel.product_id)
+    return paginate(statement, query, order, _LEVELS_IN_WAREHOUSE, view_params={"warehouse_id": warehouse_id})
+
+
 def get_stock(product_id: int) -> SimpleNamespace:
-    """A live product's stock as shown (services/views.py), or NotFound."""
-    row = _STOCK_BY_PRODUCT.first(product_id=product_id)
-    if row is None:
+    """A live product's stock as shown (services/views.py), with its level in each
+    live warehouse that has one, or NotFound."""
+    rows = [views.shaped(row) for row in _STOCK_WITH_LEVELS.all(product_id=product_id)]
+    if not rows:
         raise NotFound("商品不存在", {"product_id": product_id})
-    return views.shaped(row)
+    stock = rows[0]
+    stock.levels = [row.level for row in rows
+                    if row.level.warehouse_id is not None and row.level.warehouse_deleted_at is None]
+    del stock.level
+    return stock
 
 
 def stock_at(product_id: int, point: StockPointQuery) -> dict:
-    """The count at a past moment or ledger position, read from one index lookup,
-    with the sequence number and hash the answer stands on."""
+    """The count at a past moment or ledger position (the product's total, or with
+    `warehouse_id` that warehouse's level), read from one index lookup, with the
+    sequence number and hash the answer stands on."""
     get_stock(product_id)
-    entries = select(StockLog.seq, StockLog.hash, StockLog.after_quantity).where(StockLog.product_id == product_id)
+    count = StockLog.after_quantity
+    filters = [StockLog.product_id == product_id]
+    if point.warehouse_id is not None:
+        live_warehouse(point.warehouse_id)
+        count = StockLog.level_after
+        filters.append(StockLog.warehouse_id == point.warehouse_id)
+    entries = select(StockLog.seq, StockLog.hash, count.label("quantity")).where(*filters)
+    newest = (StockLog.created_at.desc(), StockLog.seq.desc())
     if point.as_of_seq is not None:
         answer = {"as_of_seq": point.as_of_seq}
-        entry = db.session.execute(entries.where(StockLog.seq == point.as_of_seq)).first()
-        if entry is None and point.as_of_seq > 0:
+        exists = db.session.scalar(select(StockLog.id).where(
+            StockLog.product_id == product_id, StockLog.seq == point.as_of_seq))
+        if exists is None and point.as_of_seq > 0:
             raise NotFound("该序号的流水不存在", {"as_of_seq": point.as_of_seq})
+        reached = StockLog.seq <= point.as_of_seq
+        newest = (StockLog.seq.desc(),)
     else:
         answer = {"as_of": point.as_of}
         moment = point.as_of
-        before = StockLog.created_at <= moment if isinstance(moment, datetime) else StockLog.created_at < end_of(moment)
-        entry = db.session.execute(
-            entries.where(before).order_by(StockLog.created_at.desc(), StockLog.seq.desc()).limit(1)
-        ).first()
+        reached = StockLog.created_at <= moment if isinstance(moment, datetime) else StockLog.created_at < end_of(moment)
+    entry = db.session.execute(entries.where(reached).order_by(*newest).limit(1)).first()
+    where = {} if point.warehouse_id is None else {"warehouse_id": point.warehouse_id}
     if entry is None:
-        return {"product_id": product_id, "quantity": 0, **answer, "seq": 0, "hash": GENESIS_HASH}
-    return {"product_id": product_id, "quantity": entry.after_quantity, **answer, "seq": entry.seq, "hash": entry.hash}
+        return {"product_id": product_id, **where, "quantity": 0, **answer, "seq": 0, "hash": GENESIS_HASH}
+    return {"product_id": product_id, **where, "quantity": entry.quantity, **answer, "seq": entry.seq,
+            "hash": entry.hash}
 
 
 def add_stock(data: StockChange, actor: str | None = None) -> ChangeResult:
-    """Receive `quantity` units (logged as `in`)."""
-    return _change(data.product_id, lambda stock: record_change(stock, "in", data, actor))
+    """Receive `quantity` units into a warehouse (logged as `in`)."""
+    return _change(data, lambda stock, level: record_change(stock, level, "in", data, actor))
 
 
 def reduce_stock(data: StockChange, actor: str | None = None) -> ChangeResult:
-    """Issue `quantity` units (logged as `out`); never below zero."""
-    return _change(data.product_id, lambda stock: record_change(stock, "out", data, actor))
+    """Issue `quantity` units from a warehouse (logged as `out`); its level never below zero."""
+    return _change(data, lambda stock, level: record_change(stock, level, "out", data, actor))
 
 
 def adjust_stock(data: StockAdjust, actor: str | None = None) -> ChangeResult:
-    """Set the counted level and optionally the thresholds; an unchanged count is not logged."""
+    """Set a level to the counted quantity and optionally thresholds (the level's own when
+    a warehouse is named, else the product's); an unchanged count is not logged."""
     settings = data.model_dump(include={"min_quantity", "max_quantity", "location"}, exclude_unset=True)
 
-    def apply(stock: SimpleNamespace) -> SimpleNamespace | None:
+    def apply(stock: SimpleNamespace, level: SimpleNamespace) -> SimpleNamespace | None:
         if settings:
-            _change_settings(stock, settings)
-        return record_change(stock, "adjust", data, actor)
+            _change_settings(level if data.warehouse_id is not None else stock, settings)
+        return record_change(stock, level, "adjust", data, actor)
 
-    return _change(data.product_id, apply)
+    return _change(data, apply)
+
+
+def transfer_stock(data: StockTransfer, actor: str | None = None) -> dict:
+    """Move units between two warehouses: two ledger rows sharing a `transfer_id`, in one
+    transaction; the product's total stays."""
+
+    def work() -> dict:
+        stock = lock_stock(data.product_id)
+        return _transfer(stock, lock_levels(stock, (data.from_warehouse_id, data.to_warehouse_id)), data, actor)
+
+    return run_in_write_transaction(work)
+
+
+def _transfer(stock: SimpleNamespace, levels: dict[int, SimpleNamespace], data: StockTransfer,
+              actor: str | None, daily: DailyTotals | None = None) -> dict:
+    source, destination = levels[data.from_warehouse_id], levels[data.to_warehouse_id]
+    transfer_id = uuid.uuid4().hex
+    logs = [record_change(stock, source, "transfer_out", data, actor, transfer_id, daily),
+            record_change(stock, destination, "transfer_in", data, actor, transfer_id, daily)]
+    return {"transfer_id": transfer_id, "from": source, "to": destination, "logs": logs}
 
 
 def _change_settings(stock: SimpleNamespace, settings: dict) -> None:
-    """New thresholds or location on a locked stock row. They are editable with PUT
-    too, so the product's version (its ETag) is bumped: an edit based on the old
-    settings then gets 412 instead of undoing this."""
+    """New thresholds or location on a locked stock row or level. The product's are
+    editable with PUT too, so its version (its ETag) is bumped: an edit based on the
+    old settings then gets 412 instead of undoing this."""
     was_low = stock.is_low
     vars(stock).update(settings)
     check_thresholds(stock)
     stock.updated_at = utcnow()
     connection = db.session.connection()
-    connection.execute(update(Stock).where(Stock.product_id == stock.product_id).values(
-        **settings, updated_at=stock.updated_at))
-    connection.execute(_BUMP_PRODUCT_VERSION, {"product": stock.product_id, "now": stock.updated_at})
+    if hasattr(stock, "warehouse_id"):
+        connection.execute(update(StockLevel).where(
+            StockLevel.product_id == stock.product_id, StockLevel.warehouse_id == stock.warehouse_id).values(
+            **settings, updated_at=stock.updated_at))
+    else:
+        connection.execute(update(Stock).where(Stock.product_id == stock.product_id).values(
+            **settings, updated_at=stock.updated_at))
+        connection.execute(_BUMP_PRODUCT_VERSION, {"product": stock.product_id, "now": stock.updated_at})
     stock.is_low = is_low_level(stock.quantity, stock.min_quantity)
-    announce_low(stock, was_low)
+    if not hasattr(stock, "warehouse_id"):  # a level's own minimum raises no event yet
+        announce_low(stock, was_low)
 
 
 def announce_low(stock, was_low: bool) -> None:
@@ -177,27 +287,66 @@ BATCH_ACTIONS = {"add": "in", "reduce": "out", "adjust": "adjust"}
 
 
 def apply_batch(batch: StockBatch, actor: str | None = None) -> BatchOut:
-    """All changes in one transaction, or none. Rows are locked in product-id order,
-    so two batches over the same products can never wait on each other in a cycle.
+    """All changes in one transaction, or none. Rows are locked in one order, products
+    by id and then each product's levels by warehouse id, so two batches (or a batch
+    and a transfer) over the same rows can never wait on each other in a cycle.
     A dry run does everything, answers, and rolls back."""
 
     def work() -> BatchOut:
-        stocks: dict[int, Stock] = {}
+        stocks: dict[int, SimpleNamespace] = {}
         for product_id in sorted({change.product_id for change in batch.changes}):
             first = next(i for i, change in enumerate(batch.changes) if change.product_id == product_id)
             stocks[product_id] = _at_index(first, lambda: lock_stock(product_id))
+        levels = _lock_batch_levels(stocks, batch.changes)
         results, daily = [], DailyTotals()
         for index, change in enumerate(batch.changes):
             stock = stocks[change.product_id]
-            log = _at_index(index, lambda: record_change(stock, BATCH_ACTIONS[change.action], change, actor, daily))
-            result = StockChangeOut.model_validate({"stock": stock, "log": log})
-            if batch.dry_run and result.log is not None:
-                result.log.id = None
+            result = _at_index(index, lambda: _batch_step(stock, levels[change.product_id], change, actor, daily))
+            if batch.dry_run:
+                _without_ids(result)
             results.append(result)
         daily.write(db.session.connection())
         return BatchOut(results=results, dry_run=batch.dry_run)
 
     return run_in_write_transaction(work, commit=not batch.dry_run)
+
+
+def _lock_batch_levels(stocks: dict[int, SimpleNamespace], changes: list) -> dict[int, dict[int, SimpleNamespace]]:
+    """Every level the batch changes, locked per product by warehouse id (a change that
+    names no warehouse: the default one's); an unknown warehouse names its first change."""
+    default = default_warehouse_id() if any(
+        getattr(change, "warehouse_id", 0) is None for change in changes) else None
+    first_use: dict[tuple[int, int], int] = {}
+    for index, change in enumerate(changes):
+        if change.action == "transfer":
+            named = (change.from_warehouse_id, change.to_warehouse_id)
+        else:
+            named = (default if change.warehouse_id is None else change.warehouse_id,)
+        for warehouse_id in named:
+            first_use.setdefault((change.product_id, warehouse_id), index)
+    levels: dict[int, dict[int, SimpleNamespace]] = {product_id: {} for product_id in stocks}
+    for (product_id, warehouse_id), index in sorted(first_use.items()):
+        levels[product_id][warehouse_id] = _at_index(index, lambda: lock_level(stocks[product_id], warehouse_id))
+    return levels
+
+
+def _batch_step(stock: SimpleNamespace, levels: dict[int, SimpleNamespace], change,
+                actor: str | None, daily: DailyTotals) -> StockChangeOut:
+    if change.action == "transfer":
+        transfer = _transfer(stock, levels, change, actor, daily)
+        return BatchTransferResultOut.model_validate({"stock": stock, "log": transfer["logs"][0], "transfer": transfer})
+    level = levels[change.warehouse_id] if change.warehouse_id is not None else next(
+        level for level in levels.values() if level.is_default)
+    log = record_change(stock, level, BATCH_ACTIONS[change.action], change, actor, daily=daily)
+    return StockChangeOut.model_validate({"stock": stock, "log": log})
+
+
+def _without_ids(result: StockChangeOut) -> None:
+    """A dry run's ledger rows were never kept: they have no ids."""
+    transferred = result.transfer.logs if isinstance(result, BatchTransferResultOut) else []
+    for log in [result.log, *transferred]:
+        if log is not None:
+            log.id = None
 
 
 def _at_index(index: int, step: Callable):
@@ -209,10 +358,11 @@ def _at_index(index: int, step: Callable):
         raise
 
 
-def _change(product_id: int, apply: Callable[[SimpleNamespace], SimpleNamespace | None]) -> ChangeResult:
+def _change(movement: StockChange | StockAdjust, apply: Callable) -> ChangeResult:
     def work() -> ChangeResult:
-        stock = lock_stock(product_id)
-        return stock, apply(stock)
+        stock = lock_stock(movement.product_id)
+        level = lock_level(stock, movement.warehouse_id)
+        return stock, apply(stock, level)
 
     return run_in_write_transaction(work)
 
@@ -226,6 +376,38 @@ def lock_stock(product_id: int) -> SimpleNamespace:
     return views.shaped(rows[0])
 
 
+def lock_level(stock: SimpleNamespace, warehouse_id: int | None) -> SimpleNamespace:
+    """The product's level in a live warehouse (None: the default one), created empty when
+    the product has none there yet. Call it with the product's stock row locked: every
+    change of a level holds that lock first, so a level is never changed by two at once.
+    The warehouse row gets a shared lock (none on SQLite, which has the write lock), so
+    it cannot be deleted while a change into it is under way."""
+    connection = db.session.connection()
+    if warehouse_id is None:
+        rows = _LEVEL_IN_DEFAULT.run(connection, product_id=stock.product_id).rows
+    else:
+        rows = _LEVEL_IN.run(connection, product_id=stock.product_id, warehouse_id=warehouse_id).rows
+    if not rows:
+        raise NotFound("仓库不存在", {"warehouse_id": warehouse_id})
+    level = SimpleNamespace(product_id=stock.product_id, **rows[0])
+    if level.quantity is None:
+        level.updated_at = utcnow()
+        _INSERT_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=level.warehouse_id,
+                          now=level.updated_at)
+        level.quantity, level.min_quantity, level.max_quantity, level.location = 0, 0, None, None
+    level.is_low = is_low_level(level.quantity, level.min_quantity)
+    return level
+
+
+def lock_levels(stock: SimpleNamespace, warehouse_ids) -> dict[int, SimpleNamespace]:
+    """Several levels of one product, locked in warehouse-id order."""
+    return {warehouse_id: lock_level(stock, warehouse_id) for warehouse_id in sorted(set(warehouse_ids))}
+
+
+def default_warehouse_id() -> int:
+    return db.session.scalar(select(Warehouse.id).where(Warehouse.is_default.is_(True)))
+
+
 def check_thresholds(stock) -> None:
     """A change that leaves the maximum below the minimum: the request's own values are in
     order (its schema checks that), so it is the values kept from before that it conflicts with."""
@@ -234,49 +416,66 @@ def check_thresholds(stock) -> None:
                        {"min_quantity": stock.min_quantity, "max_quantity": stock.max_quantity})
 
 
-def record_change(stock: SimpleNamespace, action: str, movement: Movement | StockChange,
-                  actor: str | None = None, daily: DailyTotals | None = None) -> SimpleNamespace | None:
-    """Apply one movement to a locked stock row (from `lock_stock`, kept up to date
-    here) and append its ledger row and its `stock.changed` event (and `stock.low`
-    when it made the product low); the log row is returned. The movement is added to
-    its day's totals at once, or to `daily` for the caller to write.
+def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, movement,
+                  actor: str | None = None, transfer_id: str | None = None,
+                  daily: DailyTotals | None = None) -> SimpleNamespace | None:
+    """Apply one movement to a locked level and its product's total (from `lock_level`
+    and `lock_stock`, both kept up to date here) and append its ledger row and its
+    `stock.changed` event (and `stock.low` when it made the product low); the log row
+    is returned. The movement is added to its day's totals at once, or to `daily` for
+    the caller to write.
 
     `actor` is the API key's name when the request carried one: it becomes the
     log's `operator`, and the client's own `operator` is kept as `on_behalf_of`.
 
-    `movement.quantity` is the units moved for `in`/`out` and the new level for
-    `adjust` (an adjust to the current level writes nothing and returns None).
-    The UPDATE only matches while the row still holds the count read under the
-    lock, so a change can never be applied on top of a stale value. Statements are
-    built once and run on the transaction's connection: this is the hottest write.
+    `movement.quantity` is the units moved, and for `adjust` the level's new count
+    (an adjust to the current count writes nothing and returns None). The total moves
+    by as much as the level, except in a transfer's two rows (`transfer_id`). Both
+    UPDATEs only match while their rows still hold the counts read under the lock,
+    so a change can never be applied on top of a stale value. Statements are built
+    once and run on the transaction's connection: this is the hottest write.
     """
-    before = stock.quantity
+    level_before = level.quantity
     amount = movement.quantity
-    if movement.expected_quantity is not None and movement.expected_quantity != before:
-        raise Conflict(
-            "当前库存与 expected_quantity 不符",
-            {"product_id": stock.product_id, "expected_quantity": movement.expected_quantity, "current_quantity": before},
-        )
-    after = {"in": before + amount, "out": before - amount, "adjust": amount}[action]
-    if after == before and action == "adjust":
+    # A transfer's expectation is about its source: checked on its transfer_out row only.
+    if action != "transfer_in" and movement.expected_quantity is not None and movement.expected_quantity != level_before:
+        raise Conflict("当前库存与 expected_quantity 不符", {
+            "product_id": stock.product_id, "warehouse_id": level.warehouse_id,
+            "expected_quantity": movement.expected_quantity, "current_quantity": level_before})
+    level_after = amount if action == "adjust" else level_before + LEVEL_SIGN[action] * amount
+    if level_after == level_before:  # only an adjust to the count already there
         return None
-    if after < 0:
-        raise InsufficientStock(details={"product_id": stock.product_id, "available": before, "requested": amount})
-    if after > MAX_STOCK:
+    if level_after < 0:
+        raise InsufficientStock(details={"product_id": stock.product_id, "warehouse_id": level.warehouse_id,
+                                         "available": level_before, "requested": amount})
+    logged = level_after - level_before if action == "adjust" else amount
+    before = stock.quantity
+    after = before if transfer_id else before + level_after - level_before
+    if max(after, level_after) > MAX_STOCK:
         raise ValidationFailed("库存数量超出上限", {"quantity": f"结果库存不能超过 {MAX_STOCK}"})
-    logged = after - before if action == "adjust" else amount
     now = utcnow()
     connection = db.session.connection()
-    changed = _UPDATE_COUNT.run(
-        connection, stock_of=stock.product_id, before=before, after=after, now=now,
-        **{f"{name}_delta": logged if action == name else 0 for name in ACTIONS}, moved=abs(logged),
-    )
+    changed = _UPDATE_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=level.warehouse_id,
+                                before=level_before, after=level_after, now=now)
+    if changed.rowcount == 1:
+        changed = _UPDATE_COUNT.run(
+            connection, stock_of=stock.product_id, before=before, after=after, now=now,
+            **{f"{name}_delta": logged if action == name else 0 for name in COUNTED_ACTIONS},
+            moved=0 if transfer_id else abs(logged),
+        )
     if changed.rowcount != 1:
         raise Conflict("库存已被并发修改，请重试", {"product_id": stock.product_id})
     was_low = stock.is_low
     stock.quantity, stock.updated_at, stock.is_low = after, now, is_low_level(after, stock.min_quantity)
+    level.quantity, level.updated_at, level.is_low = level_after, now, is_low_level(level_after, level.min_quantity)
     log = _append_log(connection, stock, action, logged, before, after, movement, actor, now)
-    record_event("stock.changed", logged_row(log), product_id=stock.product_id, occurred_at=now)
+    log.warehouse_id, log.warehouse_code = level.warehouse_id, level.warehouse_code
+    log.level_before, log.level_after, log.transfer_id = level_before, level_after, transfer_id
+    log.hash_version = HASH_VERSION
+    log.hash = chain_hash(log)
+    log.id = _INSERT_LOG.run(connection, **vars(log)).lastrowid
+    record_event("stock.changed", logged_row(log), product_id=stock.product_id, warehouse_id=level.warehouse_id,
+                 occurred_at=now)
     announce_low(stock, was_low)
     if daily is not None:
         daily.add(stock.product_id, log.created_at.date(), action, logged)
@@ -295,7 +494,9 @@ def logged_row(log: SimpleNamespace) -> dict:
     return {"id": log.id, "product_id": log.product_id, "seq": log.seq, "action": log.action,
             "quantity": log.quantity, "before_quantity": log.before_quantity, "after_quantity": log.after_quantity,
             "reason": log.reason, "operator": log.operator, "on_behalf_of": log.on_behalf_of, "sku": log.sku,
-            "name": log.product_name, "created_at": log.created_at, "prev_hash": log.prev_hash, "hash": log.hash}
+            "name": log.product_name, "created_at": log.created_at, "prev_hash": log.prev_hash, "hash": log.hash,
+            "warehouse_id": log.warehouse_id, "warehouse_code": log.warehouse_code, "level_before": log.level_before,
+            "level_after": log.level_after, "transfer_id": log.transfer_id}
 
 
 def _who(movement, actor: str | None) -> tuple[str | None, str | None]:
@@ -307,12 +508,13 @@ def _who(movement, actor: str | None) -> tuple[str | None, str | None]:
 
 def _append_log(connection, stock: SimpleNamespace, action: str, quantity: int, before: int, after: int,
                 movement, actor: str | None, now) -> SimpleNamespace:
-    """The next ledger row of this product, chained to the previous one. Its time
+    """The next ledger row of this product (across its warehouses), chained to the
+    previous one; the caller adds the level's fields, hashes and inserts it. Its time
     never goes back within a product, so `as_of` and sequence order agree."""
     last = _LAST_LOG.run(connection, product_id=stock.product_id).rows
     previous = SimpleNamespace(**last[0]) if last else None
     operator, on_behalf_of = _who(movement, actor)
-    log = SimpleNamespace(
+    return SimpleNamespace(
         product_id=stock.product_id,
         seq=previous.seq + 1 if previous else 1,
         action=action,
@@ -327,9 +529,6 @@ def _append_log(connection, stock: SimpleNamespace, action: str, quantity: int, 
         created_at=max(now, previous.created_at) if previous else now,
         prev_hash=previous.hash if previous else GENESIS_HASH,
     )
-    log.hash = chain_hash(log)
-    log.id = _INSERT_LOG.run(connection, **vars(log)).lastrowid
-    return log
 
 
 # Statements of the write path, compiled once per database and run on the transaction's connection.
@@ -347,6 +546,26 @@ _UPDATE_COUNT = PreparedStatement(
         adjust_net=Stock.adjust_net + bindparam("adjust_delta"),
         units_moved=Stock.units_moved + bindparam("moved"),
     )
+)
+_LEVEL_OF = (
+    select(Warehouse.id.label("warehouse_id"), Warehouse.code.label("warehouse_code"),
+           func.coalesce(Warehouse.is_default, false()).label("is_default"), StockLevel.quantity,
+           StockLevel.min_quantity, StockLevel.max_quantity, StockLevel.location)
+    .select_from(Warehouse)
+    .outerjoin(StockLevel, and_(StockLevel.warehouse_id == Warehouse.id,
+                                StockLevel.product_id == bindparam("product_id")))
+    .where(Warehouse.deleted_at.is_(None))
+)
+_LEVEL_IN = PreparedStatement(_LEVEL_OF.where(Warehouse.id == bindparam("warehouse_id")).with_for_update(read=True))
+_LEVEL_IN_DEFAULT = PreparedStatement(_LEVEL_OF.where(Warehouse.is_default.is_(True)).with_for_update(read=True))
+_INSERT_LEVEL = PreparedStatement(insert(StockLevel).values(
+    product_id=bindparam("product_id"), warehouse_id=bindparam("warehouse_id"), quantity=0, min_quantity=0,
+    updated_at=bindparam("now")))
+_UPDATE_LEVEL = PreparedStatement(
+    update(StockLevel)
+    .where(StockLevel.product_id == bindparam("product_id"), StockLevel.warehouse_id == bindparam("warehouse_id"),
+           StockLevel.quantity == bindparam("before"))
+    .values(quantity=bindparam("after"), updated_at=bindparam("now"))
 )
 _BUMP_PRODUCT_VERSION = (
     update(Product).where(Product.id == bindparam("product"))

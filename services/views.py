@@ -8,12 +8,12 @@ tracking) costs several times the rows themselves: a page of 20 products spent
 from collections.abc import Mapping
 from types import SimpleNamespace
 
-from sqlalchemy import ColumnElement, join, select
+from sqlalchemy import ColumnElement, false, func, join, select
 
-from models import Product, Stock, StockLog
+from models import Product, Stock, StockLevel, StockLog, Warehouse
 
 
-def _within(part: str, **columns: ColumnElement) -> list[ColumnElement]:
+def within(part: str, **columns: ColumnElement) -> list[ColumnElement]:
     """Columns labelled `part.name`: `shaped` nests them as `item.part.name`."""
     return [column.label(f"{part}.{name}") for name, column in columns.items()]
 
@@ -21,15 +21,32 @@ def _within(part: str, **columns: ColumnElement) -> list[ColumnElement]:
 PRODUCT = select(
     Product.id, Product.name, Product.description, Product.price, Product.category, Product.sku, Product.barcode,
     Product.created_at, Product.updated_at, Product.version,
-    *_within("stock", quantity=Stock.quantity, min_quantity=Stock.min_quantity, max_quantity=Stock.max_quantity,
+    *within("stock", quantity=Stock.quantity, min_quantity=Stock.min_quantity, max_quantity=Stock.max_quantity,
              location=Stock.location, is_low=Stock.is_low),
 ).select_from(join(Product, Stock))
 STOCK = select(
     Stock.product_id, Stock.quantity, Stock.min_quantity, Stock.max_quantity, Stock.location, Stock.is_low.label("is_low"),
     Stock.updated_at,
-    *_within("product", id=Product.id, name=Product.name, sku=Product.sku, category=Product.category),
+    *within("product", id=Product.id, name=Product.name, sku=Product.sku, category=Product.category),
 ).select_from(join(Stock, Product))
 LOG = select(StockLog.__table__)
+# A product's level in one warehouse (schemas.warehouse.LevelOut), with its warehouse's code.
+LEVEL = select(
+    StockLevel.product_id, StockLevel.warehouse_id, Warehouse.code.label("warehouse_code"), StockLevel.quantity,
+    StockLevel.min_quantity, StockLevel.max_quantity, StockLevel.location, StockLevel.is_low.label("is_low"),
+    StockLevel.updated_at,
+).select_from(join(StockLevel, Warehouse))
+# One warehouse's list: each level with its product's summary.
+WAREHOUSE_STOCK = LEVEL.add_columns(
+    *within("product", id=Product.id, name=Product.name, sku=Product.sku, category=Product.category),
+).join_from(StockLevel, Product)
+_HELD_HERE = (StockLevel.warehouse_id == Warehouse.id, StockLevel.deleted_at.is_(None), StockLevel.quantity > 0)
+WAREHOUSE = select(
+    Warehouse.id, Warehouse.code, Warehouse.name, Warehouse.address,
+    func.coalesce(Warehouse.is_default, false()).label("is_default"), Warehouse.created_at, Warehouse.updated_at,
+    select(func.coalesce(func.sum(StockLevel.quantity), 0)).where(*_HELD_HERE).scalar_subquery().label("total_quantity"),
+    select(func.count()).where(*_HELD_HERE).scalar_subquery().label("products"),
+)
 
 
 def shaped(row: Mapping) -> SimpleNamespace:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 os.environ["APP_ENV"] = "testing"
 
 from db import db  # noqa: E402
+from db.schema import ensure_default_warehouse  # noqa: E402
 from main import create_app  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -35,6 +36,7 @@ def empty_tables(app) -> None:
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):  # children before their parents
                 connection.execute(table.delete())
+            ensure_default_warehouse(connection)  # as on a fresh database
 
 
 @pytest.fixture

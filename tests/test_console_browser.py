@@ -325,3 +325,73 @@ def test_the_api_docs_run_under_their_page_policy(browser, live_server):
         assert visit.problems == []
     finally:
         visit.close()
+
+
+def test_a_person_keeps_stock_in_two_warehouses(browser, live_server):
+    """Create a warehouse, receive into it, transfer (调拨) back, read the levels on the
+    product page and the warehouse on each movement row, and move the default mark."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    created = requests.post(f"{live_server.url}/api/products/", timeout=60, json={
+        "name": "蓝牙耳机", "sku": "EAR-01", "price": 199, "initial_quantity": 30})
+    assert created.status_code == 201, created.text
+    product_id = created.json()["data"]["id"]
+    visit = Visit(browser, live_server.url, prefix="warehouses-")
+    page = visit.page
+    try:
+        visit.goto("/console/")
+        nav(page, "仓库").click()
+        expect(page.get_by_test_id("warehouses")).to_contain_text("默认仓库")
+        page.get_by_role("button", name="创建仓库").click()
+        expect(page.locator("#new-code-error")).to_have_text("必填字段")
+        page.get_by_label("编码").fill("SH-01")
+        page.get_by_label("名称").fill("上海一号仓")
+        page.get_by_label("地址").fill("上海市浦东新区")
+        page.get_by_role("button", name="创建仓库").click()
+        expect(page.get_by_role("status")).to_contain_text("已创建仓库「上海一号仓」")
+        visit.shot("list")
+
+        visit.goto(f"/console/stock?product_id={product_id}")
+        receive = page.locator("#op-in")
+        receive.get_by_label("数量").fill("12")
+        receive.get_by_label("仓库").select_option(label="SH-01 · 上海一号仓")
+        receive.get_by_role("button", name="入库").click()
+        expect(page.get_by_role("status")).to_contain_text("库存 30 → 42")
+        expect(page.get_by_test_id("chosen-levels")).to_contain_text("SH-01 12")
+
+        transfer = page.locator("#op-transfer")
+        transfer.get_by_label("调出仓库").select_option(label="SH-01 · 上海一号仓")
+        transfer.get_by_label("调入仓库").select_option(label="DEFAULT · 默认仓库（默认）")
+        transfer.get_by_label("数量").fill("20")
+        transfer.get_by_role("button", name="调拨").click()
+        expect(page.get_by_test_id("op-error")).to_contain_text("库存不足：当前库存 12，本次需要 20")
+        transfer.get_by_label("调出仓库").select_option(label="SH-01 · 上海一号仓")
+        transfer.get_by_label("调入仓库").select_option(label="DEFAULT · 默认仓库（默认）")
+        transfer.get_by_label("数量").fill("5")
+        transfer.get_by_label("原因").fill("门店补货")
+        transfer.get_by_role("button", name="调拨").click()
+        expect(page.get_by_role("status")).to_contain_text("调拨成功：5 件从 SH-01（余 7）到 DEFAULT（现 35）")
+        expect(page.get_by_test_id("current-quantity")).to_have_text("42")
+        visit.shot("stock")
+
+        visit.goto(f"/console/products/{product_id}")
+        levels = page.get_by_test_id("levels")
+        expect(levels.locator("tbody tr")).to_have_count(2)
+        expect(levels).to_contain_text("SH-01")
+        rows = page.locator("table:not([data-testid]) tbody tr")
+        expect(rows.first).to_contain_text("调入")
+        expect(rows.first.get_by_test_id("log-warehouse")).to_contain_text("DEFAULT")
+        expect(rows.nth(1)).to_contain_text("调出")
+        expect(rows.nth(1).get_by_test_id("log-warehouse")).to_contain_text("SH-01 仓内 12 → 7")
+        visit.shot("product")
+
+        nav(page, "仓库").click()
+        page.get_by_role("link", name="SH-01").click()
+        expect(page.get_by_test_id("warehouse-stock")).to_contain_text("蓝牙耳机")
+        page.goto(f"{live_server.url}/console/warehouses")
+        page.get_by_role("button", name="设为默认").click()
+        expect(page.get_by_role("status")).to_contain_text("「上海一号仓」已设为默认仓库")
+        assert visit.problems == []
+    finally:
+        visit.close()

@@ -34,7 +34,11 @@ def test_every_change_has_its_event_in_order(client, create_product):
     changed = [e["data"] for e in events if e["type"] == "stock.changed"]
     assert changed == list(reversed(logs))
     assert [list(row) for row in changed] == [list(row) for row in reversed(logs)]  # the same keys, in order
-    assert all(event["product_id"] == product["id"] and event["warehouse_id"] is None for event in events)
+    assert all(event["product_id"] == product["id"] for event in events)
+    # A movement names the warehouse whose level moved (the default one here); the others none.
+    default = ok(client.get("/api/warehouses/"))["items"][0]["id"]
+    assert [event["warehouse_id"] for event in events] == [
+        default if event["type"] == "stock.changed" else None for event in events]
     assert events[3]["data"]["quantity"] == 2 and events[3]["data"]["min_quantity"] == 3
     assert events[4]["data"]["price"] == 5
 

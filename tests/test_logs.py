@@ -279,6 +279,8 @@ def test_actions_are_listed_with_chinese_labels(client):
         {"value": "in", "label": "入库"},
         {"value": "out", "label": "出库"},
         {"value": "adjust", "label": "调整"},
+        {"value": "transfer_out", "label": "调出"},
+        {"value": "transfer_in", "label": "调入"},
     ]
 
 
@@ -308,6 +310,8 @@ def test_statistics_of_everything(client, movements):
         "in": {"count": 3, "quantity": 17},
         "out": {"count": 2, "quantity": 4},
         "adjust": {"count": 2, "quantity": 3},
+        "transfer_out": {"count": 0, "quantity": 0},
+        "transfer_in": {"count": 0, "quantity": 0},
     }
     assert [entry["product_id"] for entry in stats["top_products"]] == [movements["a"], movements["b"]]
     assert stats["daily"] == [{"date": movements["today"].isoformat(), "in": 17, "out": 4, "adjust": 3}]
@@ -347,7 +351,7 @@ def empty_statistics() -> dict:
     zero = {"count": 0, "quantity": 0}
     return {
         "total_logs": 0, "total_in": 0, "total_out": 0, "net_change": 0,
-        "by_action": {"in": zero, "out": zero, "adjust": zero},
+        "by_action": {"in": zero, "out": zero, "adjust": zero, "transfer_out": zero, "transfer_in": zero},
         "top_products": [], "daily": [],
     }
 

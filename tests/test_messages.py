@@ -55,7 +55,7 @@ def test_a_validator_keeps_its_chinese_reason_and_never_shows_a_libraries_englis
 
 @pytest.mark.parametrize("path, field, message", [
     ("/api/products/?min_price=abc", "min_price", "必须是数字"),
-    ("/api/logs/?action=sell", "action", "必须是 'in'、'out' 或 'adjust' 之一"),
+    ("/api/logs/?action=sell", "action", "必须是 'in'、'out'、'adjust'、'transfer_out' 或 'transfer_in' 之一"),
     ("/api/products/?min_price=1e400", "min_price", "数字过大或位数过多（最多 12 位数字）"),
     ("/api/products/?sort=cheapest", "sort", "'-updated_at' 之一"),
     ("/api/stock/?page=1.5", "page", "必须是整数"),
@@ -70,4 +70,4 @@ def test_query_errors_are_chinese(client, path, field, message):
 def test_a_bad_batch_action_names_the_choices_in_chinese(client):
     details = assert_error(client.post("/api/stock/batch", json={"changes": [{"action": "sell"}]}), 400,
                            "VALIDATION_ERROR")
-    assert details["changes.0"] == "'action' 必须是 'add'、'reduce' 或 'adjust' 之一"
+    assert details["changes.0"] == "'action' 必须是 'add'、'reduce'、'adjust' 或 'transfer' 之一"

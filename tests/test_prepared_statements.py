@@ -21,7 +21,8 @@ def _movement(product_id: int, then=None):
     """A receipt of 5 on the locked row; `then(log)` runs inside the same transaction."""
     def work():
         stock = stock_service.lock_stock(product_id)
-        log = stock_service.record_change(stock, "in", StockChange(product_id=product_id, quantity=5), None)
+        level = stock_service.lock_level(stock, None)
+        log = stock_service.record_change(stock, level, "in", StockChange(product_id=product_id, quantity=5), None)
         if then:
             then(log)
         return log

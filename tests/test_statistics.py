@@ -9,7 +9,9 @@ import pytest
 
 from tests.helpers import ok
 
-ACTIONS = ("in", "out", "adjust")
+DAILY = ("in", "out", "adjust")
+TRANSFER_ACTIONS = ("transfer_out", "transfer_in")
+ACTIONS = DAILY + TRANSFER_ACTIONS
 RANGES = 40
 
 
@@ -56,10 +58,12 @@ def expected(history: dict, start=None, end=None, product_id: int | None = None)
     for row in rows:
         by_action[row["action"]]["count"] += 1
         by_action[row["action"]]["quantity"] += row["quantity"]
-        day = daily.setdefault(row["at"].date().isoformat(), {"date": row["at"].date().isoformat(), **dict.fromkeys(ACTIONS, 0)})
-        day[row["action"]] += row["quantity"]
+        day = daily.setdefault(row["at"].date().isoformat(), {"date": row["at"].date().isoformat(), **dict.fromkeys(DAILY, 0)})
         totals = products[row["product_id"]]
         totals["movements"] += 1
+        if row["action"] in TRANSFER_ACTIONS:  # between warehouses: no units in or out
+            continue
+        day[row["action"]] += row["quantity"]
         if row["action"] != "adjust":
             totals[f"total_{row['action']}"] += row["quantity"]
         totals["units_moved"] += abs(row["quantity"])

@@ -27,7 +27,10 @@ def change(client, action: str, product_id: int, quantity, **extra) -> dict:
 
 
 def stock_of(client, product_id: int) -> dict:
-    return ok(client.get(f"/api/stock/product/{product_id}"))
+    """The product's stock as a change answers it: without its per-warehouse `levels`."""
+    stock = ok(client.get(f"/api/stock/product/{product_id}"))
+    stock.pop("levels")
+    return stock
 
 
 def logs_of(client, product_id: int) -> list[dict]:

@@ -12,7 +12,7 @@ from routes.console.common import (
 )
 from schemas.log import LedgerPageQuery
 from schemas.product import PRODUCT_SORTS, ProductCreate, ProductQuery, ProductUpdate
-from services import dashboard_service, log_service, product_service
+from services import dashboard_service, log_service, product_service, stock_service
 from utils.display_time import format_moment
 from utils.exceptions import AppError, PreconditionFailed
 
@@ -57,6 +57,7 @@ def product(product_id: int):
     paging, _ = query_or_errors(LedgerPageQuery, {"per_page": PER_PAGE})
     return render_template(
         "console/product.html", product=item,
+        levels=[] if item.deleted_at else stock_service.get_stock(product_id).levels,
         logs=log_service.product_logs(product_id, paging),
         history=_chart_points(dashboard_service.quantity_history(product_id)),
     )

@@ -1,4 +1,4 @@
-"""Stock operations (receive, issue, stocktake) and the low-stock list."""
+"""Stock operations (receive, issue, stocktake, transfer) and the low-stock list."""
 from flask import flash, redirect, render_template, request, url_for
 
 from routes.access import actor_name
@@ -10,19 +10,22 @@ from routes.console.common import (
     parse,
     query_or_errors,
 )
-from schemas.common import MAX_ID, PageQuery
+from schemas.common import MAX_ID
 from schemas.product import ProductQuery
-from schemas.stock import StockAdjust, StockChange
-from services import product_service, stock_service
+from schemas.stock import LowStockQuery, StockAdjust, StockChange, StockTransfer
+from services import product_service, stock_service, warehouse_service
 from utils.exceptions import AppError, NotFound
 
-FIELDS = {"product_id": "int", "quantity": "int", "reason": "text", "operator": "text"}
+FIELDS = {"product_id": "int", "quantity": "int", "reason": "text", "operator": "text", "warehouse_id": "int"}
+TRANSFER_FIELDS = {"product_id": "int", "quantity": "int", "reason": "text", "operator": "text",
+                   "from_warehouse_id": "int", "to_warehouse_id": "int"}
 OPERATIONS = {
     # action: (request model, service use case, label)
     "in": (StockChange, stock_service.add_stock, "入库"),
     "out": (StockChange, stock_service.reduce_stock, "出库"),
     "adjust": (StockAdjust, stock_service.adjust_stock, "盘点调整"),
 }
+TRANSFER_LABEL = "调拨"
 PICKER_SIZE = 8
 
 
@@ -51,10 +54,27 @@ def change_stock(action: str):
     return redirect(url_for("console.stock", product_id=data.product_id))
 
 
+@bp.post("/stock/transfer")
+def transfer_stock():
+    """Move units between two warehouses through the stock service."""
+    data, errors = parse(StockTransfer, form_payload(TRANSFER_FIELDS))
+    if data is None:
+        return _stock_page("transfer", "请检查标出的字段", errors, 400, request.form.get("product_id", type=int))
+    try:
+        moved = stock_service.transfer_stock(data, actor_name())
+    except AppError as exc:
+        message, errors = describe(exc)
+        return _stock_page("transfer", message, errors, exc.status, product_id=data.product_id)
+    source, target = moved["from"], moved["to"]
+    flash(f"{TRANSFER_LABEL}成功：{data.quantity:,} 件从 {source.warehouse_code}（余 {source.quantity:,}）"
+          f"到 {target.warehouse_code}（现 {target.quantity:,}）", "success")
+    return redirect(url_for("console.stock", product_id=data.product_id))
+
+
 @bp.get("/stock/low")
 def low_stock():
     """Products at or below their minimum, largest shortage first."""
-    paging, _ = query_or_errors(PageQuery, {"per_page": PER_PAGE})
+    paging, _ = query_or_errors(LowStockQuery, {"per_page": PER_PAGE})
     return render_template("console/low_stock.html", page=stock_service.list_low_stock(paging))
 
 
@@ -74,4 +94,5 @@ def _stock_page(active: str | None = None, message: str | None = None, errors: d
     return render_template(
         "console/stock.html", chosen=chosen, lookup_error=lookup_error, search=search, matches=matches,
         active=active, message=message, errors=errors or {}, values=request.form, operations=OPERATIONS,
+        warehouses=warehouse_service.all_warehouses(), transfer_label=TRANSFER_LABEL,
     ), status
