@@ -40,6 +40,9 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("webhooks", "POST"): "admin",
     ("webhooks", "PATCH"): "admin",
     ("webhooks", "DELETE"): "admin",
+    # An import creates and edits products (and counts stock): admin. Exports read.
+    ("imports", "POST"): "admin",
+    ("exports", "GET"): "viewer",
     # The web console: pages for any role, its stock forms for operators, and (rows
     # for single endpoints override their blueprint's) product upkeep for admins.
     ("console", "GET"): "viewer",

@@ -38,12 +38,18 @@ class LedgerPageQuery(PageQuery):
         return no_page_number(before_id, info, exclusive=("after", "before"))
 
 
-class LogQuery(LedgerPageQuery):
+class LogFilters(QueryModel):
+    """Which movements: the filters of the log list and of its export."""
+
     product_id: QueryId | None = Field(None, examples=[1])
     action: Action | None = Field(None, examples=["in"])
     operator: filter_text(100) = Field(None, examples=["张三"])
     start_date: DateOrDateTime | None = Field(None, examples=["2026-11-01"])
     end_date: DateOrDateTime | None = Field(None, examples=["2026-11-30"])
+
+
+class LogQuery(LedgerPageQuery, LogFilters):
+    pass
 
 
 class StatisticsQuery(QueryModel):

@@ -8,7 +8,7 @@ from db import db
 from db.reads import PreparedRead
 from models import ACTIONS, MovementDaily, Stock, StockLog
 from models.stock_log import NEWEST_FIRST_HINT
-from schemas.log import LedgerPageQuery, LogQuery
+from schemas.log import LedgerPageQuery, LogFilters, LogQuery
 from services import views
 from services.pagination import Ordering, Position, paginate
 from services.transaction import begin_snapshot
@@ -41,11 +41,8 @@ def time_filters(start: date | datetime | None, end: date | datetime | None) -> 
     return filters
 
 
-def list_logs(query: LogQuery) -> Page:
-    """Newest first, filtered by product, action, operator and time; by page number or
-    cursor (`before_id` is the cursor `after` of the row with that id). `total` counts
-    the whole filtered list either way."""
-    begin_snapshot()
+def log_filters(query: LogFilters) -> list:
+    """The WHERE terms of the log list's filters (its export's too)."""
     filters = time_filters(query.start_date, query.end_date)
     if query.product_id is not None:
         filters.append(StockLog.product_id == query.product_id)
@@ -53,6 +50,15 @@ def list_logs(query: LogQuery) -> Page:
         filters.append(StockLog.action == query.action)
     if query.operator:
         filters.append(StockLog.operator == query.operator)
+    return filters
+
+
+def list_logs(query: LogQuery) -> Page:
+    """Newest first, filtered by product, action, operator and time; by page number or
+    cursor (`before_id` is the cursor `after` of the row with that id). `total` counts
+    the whole filtered list either way."""
+    begin_snapshot()
+    filters = log_filters(query)
     total = None
     if query.operator is None and query.start_date is None and query.end_date is None:
         total = _movement_count(query.product_id, query.action)
