@@ -25,7 +25,7 @@ from services import (
     product_service,
     seed_service,
 )
-from services.spreadsheet import csv_stream, xlsx_stream
+from services.spreadsheet import csv_stream, file_chunks, xlsx_file
 from utils.exceptions import AppError
 from utils.validation import field_details
 
@@ -201,7 +201,8 @@ def import_products_command(file, dry_run: bool, operator: str | None) -> None:
 
 def _export(output, rows, count: int, header, file_format: str, title: str) -> None:
     with click.progressbar(rows, length=count, label=f"exporting {title}", file=sys.stderr) as bar:
-        chunks = xlsx_stream(list(header), bar, title) if file_format == "xlsx" else csv_stream(list(header), bar)
+        chunks = file_chunks(xlsx_file(list(header), bar, title)) if file_format == "xlsx" else \
+            csv_stream(list(header), bar)
         for chunk in chunks:
             output.write(chunk)
     click.echo(f"wrote {count} rows to {output.name}")

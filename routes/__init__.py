@@ -19,9 +19,10 @@ class IdConverter(BaseConverter):
 
 
 def register_blueprints(app: Flask) -> None:
-    from routes.bulk import allow_uploads, exports, imports
+    from routes.bulk import exports, imports
     from routes.console import bp as console_bp
     from routes.events import bp as events_bp
+    from routes.files import allow_uploads
     from routes.logs import bp as logs_bp
     from routes.products import bp as products_bp
     from routes.stock import bp as stock_bp

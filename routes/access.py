@@ -57,6 +57,8 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("console.create_webhook", "POST"): "admin",
     ("console.webhook", "GET"): "admin",
     ("console.test_webhook", "POST"): "admin",
+    ("console.import_page", "GET"): "admin",
+    ("console.import_products", "POST"): "admin",
 })  # read-only: required_role caches its answers
 # Endpoints open inside a protected area: the console's login page itself.
 PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})

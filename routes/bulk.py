@@ -1,54 +1,17 @@
 """`/api/import` and `/api/export`: spreadsheets in (checked whole, applied whole) and
 out (streamed as they are read)."""
-from collections.abc import Iterator
-from datetime import datetime, timezone
-
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint
 
 from openapi_spec import operation
 from routes.access import actor_name
+from routes.files import download, uploaded_file
 from routes.parsing import query_args
 from schemas.bulk import ExportQuery, ImportOut, ImportQuery, LogExportQuery, StockExportQuery
 from services import export_service, import_service
-from services.spreadsheet import CSV_TYPE, XLSX_TYPE, csv_stream, xlsx_stream
-from utils.exceptions import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from utils.response_handler import success
 
 imports = Blueprint("imports", __name__, url_prefix="/api/import")
 exports = Blueprint("exports", __name__, url_prefix="/api/export")
-
-RAW_TYPES = {CSV_TYPE, XLSX_TYPE, "application/octet-stream"}
-FORM_TYPE = "multipart/form-data"
-# The one API and the one console endpoint that take a file: their bodies may be larger.
-UPLOAD_ENDPOINTS = {"imports.import_products", "console.import_products"}
-FORM_OVERHEAD = 64 * 1024  # a form's boundaries, part headers and CSRF token beside the file
-
-
-def allow_uploads() -> None:
-    """Raise the body limit from MAX_CONTENT_LENGTH to IMPORT_MAX_BYTES where a file is
-    uploaded, before anything reads the body (the console's CSRF check does)."""
-    if request.endpoint in UPLOAD_ENDPOINTS:
-        limit = current_app.config["IMPORT_MAX_BYTES"] + FORM_OVERHEAD
-        if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge(f"文件过大（上限 {current_app.config['IMPORT_MAX_BYTES']} 字节）",
-                                  {"limit": current_app.config["IMPORT_MAX_BYTES"]})
-        request.max_content_length = limit
-
-
-def uploaded_file() -> bytes:
-    """The file from the form field `file`, or the raw body."""
-    limit = current_app.config["IMPORT_MAX_BYTES"]
-    if request.mimetype == FORM_TYPE:
-        upload = request.files.get("file")
-        if upload is None:
-            raise ValidationFailed("请在表单字段 file 中上传文件", {"file": "必填字段"})
-        return upload.read(limit + 1)
-    if request.mimetype in RAW_TYPES:
-        return request.get_data(cache=False)
-    raise UnsupportedMediaType(
-        "请以 multipart/form-data 的 file 字段上传，或以 text/csv、XLSX 类型的请求体发送",
-        {"content_type": request.mimetype or None})
-
 
 @imports.post("/products")
 @operation(summary="导入商品（CSV/XLSX；全部成功或全部不做）", tag="import-export", data=ImportOut, query=ImportQuery,
@@ -64,19 +27,6 @@ def import_products():
     dry_run = query_args(ImportQuery).dry_run
     report = import_service.import_products(uploaded_file(), dry_run=dry_run, actor=actor_name())
     return success(report.summary(), "预演完成，未做任何更改" if dry_run else "导入成功")
-
-
-def download(name: str, header: tuple[str, ...], rows: Iterator[tuple], file_format: str) -> Response:
-    """A file answered as it is written; its rows are read while it is sent."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    if file_format == "xlsx":
-        body, mimetype = xlsx_stream(list(header), rows, name), XLSX_TYPE
-    else:
-        body, mimetype = csv_stream(list(header), rows), f"{CSV_TYPE}; charset=utf-8"
-    response = Response(stream_with_context(body), content_type=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{file_format}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 @exports.get("/products")

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
+import heartbeat
 from db import db
 from models import Product, Stock, StockLog
 from schemas.bulk import LogExportQuery, StockExportQuery
@@ -42,6 +43,7 @@ def _pages(statement: Select, key) -> Iterator[Any]:
         page = statement if last is None else statement.where(key > last)
         rows = db.session.execute(page.order_by(key).limit(PAGE)).all()
         yield from rows
+        heartbeat.beat()  # a page read and passed on: the worker is making progress
         if len(rows) < PAGE:
             return
         last = getattr(rows[-1], key.key)

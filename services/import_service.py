@@ -73,6 +73,14 @@ def limits(cli: bool = False) -> Limits:
                   max_rows=None if cli else config["IMPORT_MAX_ROWS"], max_cell=config["IMPORT_MAX_CELL"])
 
 
+def preview_table(data: bytes) -> Table | None:
+    """The file as read for an import, to show beside its outcome; None if unreadable."""
+    try:
+        return read_table(data, limits())
+    except ValidationFailed:
+        return None
+
+
 def import_products(data: bytes, *, dry_run: bool = False, actor: str | None = None, cli: bool = False,
                     progress: Callable[[str, int, int], None] | None = None) -> ImportReport:
     """Check and apply a products file (see the module's docstring)."""

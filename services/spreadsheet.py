@@ -10,9 +10,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.exceptions import InvalidFileException
 
 from utils.exceptions import ValidationFailed
@@ -179,24 +180,35 @@ def csv_stream(header: list[str], rows: Iterable[Iterable[Any]], chunk_rows: int
         yield "".join(chunk).encode("utf-8")
 
 
-def xlsx_stream(header: list[str], rows: Iterable[Iterable[Any]], title: str) -> Iterator[bytes]:
-    """An XLSX written in openpyxl's write-only mode: rows go to a temporary file as they
-    come, and the finished file is streamed from disk (a zip is written whole before it
-    can be read)."""
+def xlsx_file(header: list[str], rows: Iterable[Iterable[Any]], title: str) -> BinaryIO:
+    """An XLSX written in openpyxl's write-only mode (inline strings: nothing is kept per
+    row) to a temporary file, returned open at its start. A zip is finished before it can
+    be read, so the rows are all read first: an error while reading them is still an
+    answer of its own, not a file cut short."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
     sheet.append(header)
     for row in rows:
         sheet.append([_xlsx_value(value) for value in row])
-    with tempfile.TemporaryFile() as handle:
-        workbook.save(handle)
-        handle.seek(0)
-        while chunk := handle.read(64 * 1024):
+    handle = tempfile.TemporaryFile()
+    workbook.save(handle)
+    handle.seek(0)
+    return handle
+
+
+def file_chunks(handle: BinaryIO, size: int = 64 * 1024) -> Iterator[bytes]:
+    """A file's bytes in chunks, closing (and so deleting a temporary) file at the end."""
+    with handle:
+        while chunk := handle.read(size):
             yield chunk
 
 
 def _xlsx_value(value: Any) -> Any:
-    """Money as a number Excel can sum; texts as texts (a SKU of digits stays text)."""
+    """Money as a number Excel can sum; texts as texts (a SKU of digits stays text),
+    without the control characters a worksheet cannot hold (tab, line feed and carriage
+    return stay)."""
+    if isinstance(value, str):
+        return ILLEGAL_CHARACTERS_RE.sub("", value)
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, datetime):

@@ -1,9 +1,11 @@
 """Rules of the API that JSON Schema cannot state, taught to the contract fuzz
 (tests/test_contract_fuzz.py): applied to each request just before it is sent, in every
 phase, so that no request the document's descriptions call invalid is sent as valid."""
+import io
 import uuid
 
 import schemathesis
+from openpyxl import Workbook
 
 from routes.idempotency import VALID_KEY
 
@@ -40,6 +42,30 @@ def _no_drawn_cursors(case) -> None:
             case.query.pop(name, None)
 
 
+IMPORT_PATH = "/api/import/products"
+
+
+def _spreadsheet_upload(case) -> None:
+    """An import's body must be a spreadsheet, which no schema can say of a string or a
+    file: a request drawn as valid carries a real one, as CSV or XLSX by its media type."""
+    if case.operation.path != IMPORT_PATH or (case.meta is not None and not case.meta.generation.mode.is_positive):
+        return
+    sku = f"FUZZ-{uuid.uuid4().hex[:12]}"
+    rows = [["sku", "name", "price", "quantity"], [sku, "模糊测试", "1.50", "3"]]
+    text = "".join(",".join(row) + "\r\n" for row in rows)
+    if case.media_type == "multipart/form-data":
+        case.body = {"file": text.encode("utf-8")}
+    elif case.media_type == "text/csv":
+        case.body = text
+    else:
+        workbook = Workbook()
+        for row in rows:
+            workbook.active.append(row)
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        case.body = buffer.getvalue()
+
+
 def _query_names(operation) -> set[str]:
     """The names an operation's query string may carry: its parameters', and inside an
     exploded object parameter (`point`, `paging`) the object's properties."""
@@ -65,3 +91,4 @@ def before_call(context, case, kwargs) -> None:
     _thresholds_in_order(case.body)
     _fresh_idempotency_key(case.headers)
     _no_drawn_cursors(case)
+    _spreadsheet_upload(case)

@@ -290,3 +290,11 @@ def test_the_command_line_imports_and_exports(runner, client, tmp_path):
     source.write_bytes(b"sku,price\r\nCLI-2,abc\r\n")
     result = runner.invoke(args=["import", "products", str(source)])
     assert result.exit_code == 1 and "CLI-2" not in products_by_sku(client)
+
+
+def test_an_xlsx_export_leaves_out_the_control_characters_a_worksheet_cannot_hold(client, create_product):
+    create_product(sku="CTL-1", name="控制\x01字符", description="第一行\n第二行\x07")
+    exported = client.get("/api/export/products?format=xlsx")
+    assert exported.status_code == 200
+    rows = list(load_workbook(io.BytesIO(exported.data), read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert rows[1][:2] == ("CTL-1", "控制字符") and rows[1][5] == "第一行\n第二行"
