@@ -16,7 +16,9 @@ exports = Blueprint("exports", __name__, url_prefix="/api/export")
 @imports.post("/products")
 @operation(summary="导入商品（CSV/XLSX；全部成功或全部不做）", tag="import-export", data=ImportOut, query=ImportQuery,
            upload=True,
-           description="Columns by header, in English or Chinese: `sku`/`商品编码` (required), `name`/`名称`, "
+           description="The file as the form field `file`, or as the body itself with `Content-Type` "
+                       "`text/csv`, the XLSX type or `application/octet-stream`. Columns by header, in English or Chinese: "
+                       "`sku`/`商品编码` (required), `name`/`名称`, "
                        "`barcode`/`条码`, `price`/`价格`, `category`/`分类`, `description`/`描述`, "
                        "`min_quantity`/`最低库存`, `max_quantity`/`最高库存`, `location`/`库位`, `warehouse`/`仓库`, "
                        "`quantity`/`数量` (a stocktake count, logged as `adjust`) and `expected_quantity`/`账面数量` "
