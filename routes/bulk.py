@@ -15,7 +15,7 @@ exports = Blueprint("exports", __name__, url_prefix="/api/export")
 
 @imports.post("/products")
 @operation(summary="导入商品（CSV/XLSX；全部成功或全部不做）", tag="import-export", data=ImportOut, query=ImportQuery,
-           upload=True,
+           upload=True, errors=("CONFLICT",),
            description="The file as the form field `file`, or as the body itself with `Content-Type` "
                        "`text/csv`, the XLSX type or `application/octet-stream`. Columns by header, in English or Chinese: "
                        "`sku`/`商品编码` (required), `name`/`名称`, "

@@ -16,6 +16,7 @@ from typing import Any
 from flask import current_app
 from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from db import db
 from models import NO_CATEGORY, Product, Stock
@@ -26,7 +27,7 @@ from services import stock_service
 from services.product_counts import count_live
 from services.spreadsheet import Limits, Table, cell_text, read_table
 from services.transaction import run_in_write_transaction
-from utils.exceptions import ValidationFailed
+from utils.exceptions import Conflict, ValidationFailed
 from utils.validation import error_message
 
 DEFAULT_WAREHOUSE = "DEFAULT"
@@ -96,7 +97,12 @@ def import_products(data: bytes, *, dry_run: bool = False, actor: str | None = N
             raise ImportRefused(errors, report.rows)
         return report
 
-    return run_in_write_transaction(work, commit=not dry_run)
+    try:
+        return run_in_write_transaction(work, commit=not dry_run)
+    except IntegrityError:
+        # Another request created one of these SKUs or took one of these barcodes after the
+        # checks read them: the unique indexes refused it, and nothing was applied.
+        raise Conflict("导入期间有其他请求创建了相同的 SKU 或使用了相同的条码，未做任何更改，请重试") from None
 
 
 def _error(errors: list[dict], row: int, column: str | None, message: str) -> None:

@@ -16,6 +16,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils.exceptions import InvalidFileException
 
+import heartbeat
 from utils.exceptions import ValidationFailed
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -191,7 +192,8 @@ def xlsx_file(header: list[str], rows: Iterable[Iterable[Any]], title: str) -> B
     for row in rows:
         sheet.append([_xlsx_value(value) for value in row])
     handle = tempfile.TemporaryFile()
-    workbook.save(handle)
+    with heartbeat.while_busy():  # compressing a million rows takes longer than gunicorn's timeout
+        workbook.save(handle)
     handle.seek(0)
     return handle
 

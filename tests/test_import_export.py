@@ -3,6 +3,7 @@ column, dry runs with the same checks, counts as compare-and-set stocktakes thro
 ledger, the encodings Excel writes, and exports that import back unchanged."""
 import csv
 import io
+import time
 import zipfile
 
 import pytest
@@ -298,3 +299,16 @@ def test_an_xlsx_export_leaves_out_the_control_characters_a_worksheet_cannot_hol
     assert exported.status_code == 200
     rows = list(load_workbook(io.BytesIO(exported.data), read_only=True).worksheets[0].iter_rows(values_only=True))
     assert rows[1][:2] == ("CTL-1", "控制字符") and rows[1][5] == "第一行\n第二行"
+
+
+def test_a_long_step_reports_progress_until_it_ends(monkeypatch):
+    import heartbeat
+
+    beats = []
+    monkeypatch.setattr(heartbeat, "KEEP_ALIVE_EVERY", 0.01)
+    monkeypatch.setattr(heartbeat, "_notify", lambda: beats.append(1))
+    with heartbeat.while_busy():
+        time.sleep(0.2)
+    count = len(beats)
+    time.sleep(0.05)
+    assert count >= 3 and len(beats) == count  # reported while busy, and no more after
