@@ -20,10 +20,13 @@ from sqlalchemy.exc import IntegrityError
 
 from db import db
 from models import NO_CATEGORY, Product, Stock
+from models.stock import is_low_level
 from models.types import utcnow
 from schemas.bulk import COLUMNS, NUMBER_FIELDS, ImportRow
+from schemas.product import ProductOut
 from schemas.stock import StockAdjust
-from services import stock_service
+from services import stock_service, views
+from services.event_service import record_event
 from services.product_counts import count_live
 from services.spreadsheet import Limits, Table, cell_text, read_table
 from services.transaction import run_in_write_transaction
@@ -250,6 +253,8 @@ class _Import:
             return
         self._write(creates, updates, settings, categories)
         self._count(counts)
+        self._announce([p["id"] for p in creates], "product.created")
+        self._announce([p["id"] for p in updates], "product.updated")
         tally = Counter(status for _, _, status in self.report.outcomes)
         self.report.created, self.report.updated, self.report.unchanged = (
             tally["created"], tally["updated"], tally["unchanged"])
@@ -345,6 +350,15 @@ class _Import:
             if categories[category]:
                 count_live(category, categories[category])
 
+    def _announce(self, ids: list[int], event_type: str) -> None:
+        """Each created or changed product's event, as it reads after the import (its
+        count included), in the import's transaction (services/event_service.py)."""
+        for start in range(0, len(ids), CHUNK):
+            rows = db.session.execute(views.PRODUCT.where(Product.id.in_(ids[start:start + CHUNK]))).mappings()
+            for row in rows:
+                product = ProductOut.model_validate(views.shaped(row)).model_dump(mode="json", by_alias=True)
+                record_event(event_type, product, product_id=product["id"])
+
     def _ids_of(self, skus: list[str]) -> dict[str, int]:
         ids: dict[str, int] = {}
         for start in range(0, len(skus), CHUNK):
@@ -357,6 +371,7 @@ class _Import:
         for done, (_, row, product) in enumerate(sorted(counts, key=lambda item: item[2]["id"]), start=1):
             stock = SimpleNamespace(
                 product_id=product["id"], quantity=product["quantity"], min_quantity=product["min_quantity"],
+                is_low=is_low_level(product["quantity"], product["min_quantity"]),
                 product=SimpleNamespace(sku=product["sku"], name=product["name"]))
             movement = StockAdjust(product_id=product["id"], quantity=row.quantity, reason=STOCKTAKE_REASON,
                                    expected_quantity=row.expected_quantity)

@@ -312,3 +312,14 @@ def test_a_long_step_reports_progress_until_it_ends(monkeypatch):
     count = len(beats)
     time.sleep(0.05)
     assert count >= 3 and len(beats) == count  # reported while busy, and no more after
+
+
+def test_an_import_announces_its_changes_on_the_event_feed(client, create_product):
+    create_product(sku="EV-1", name="旧名")
+    body = csv_bytes([["sku", "name", "price", "quantity"], ["EV-1", "新名", "19.99", ""], ["EV-2", "新品", "1", "4"]])
+    ok(send(client, body, dry_run=True))
+    before = len(ok(client.get("/api/events/?after=0&limit=500"))["items"])
+    ok(send(client, body))
+    events = ok(client.get("/api/events/?after=0&limit=500"))["items"][before:]
+    assert sorted((e["type"], e["data"].get("sku")) for e in events) == [
+        ("product.created", "EV-2"), ("product.updated", "EV-1"), ("stock.changed", "EV-2")]
