@@ -1,5 +1,7 @@
 """Operator commands: `flask --app main ledger verify`, `… products recount`,
-`… idempotency prune`, `… openapi`, `… seed`, `… keys create|list|revoke`, `… webhooks run`."""
+`… idempotency prune`, `… openapi`, `… seed`, `… keys create|list|revoke`, `… webhooks run`,
+`… import products FILE`, `… export products|stock|logs -o FILE`."""
+import getpass
 import json
 import signal
 import sys
@@ -8,18 +10,32 @@ import time
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from pydantic import ValidationError
 
-from models import ROLES
+from models import ACTIONS, ROLES
 from openapi_spec import build_document
+from schemas.bulk import LogExportQuery, StockExportQuery
 from schemas.common import MAX_ID
-from services import api_key_service, idempotency_service, ledger_service, product_service, seed_service
+from services import (
+    api_key_service,
+    export_service,
+    idempotency_service,
+    import_service,
+    ledger_service,
+    product_service,
+    seed_service,
+)
+from services.spreadsheet import csv_stream, file_chunks, xlsx_file
 from utils.exceptions import AppError
+from utils.validation import field_details
 
 ledger_cli = AppGroup("ledger", help="The stock movement ledger.")
 idempotency_cli = AppGroup("idempotency", help="Stored Idempotency-Key responses.")
 keys_cli = AppGroup("keys", help="API keys (access control).")
 products_cli = AppGroup("products", help="The catalogue.")
 webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
+import_cli = AppGroup("import", help="Spreadsheets in (docs/import-export.md).")
+export_cli = AppGroup("export", help="Spreadsheets out (docs/import-export.md).")
 
 
 @ledger_cli.command("verify")
@@ -143,6 +159,100 @@ def seed_command(products: int, movements: int, random_seed: int | None) -> None
     click.echo(json.dumps(summary, ensure_ascii=False))
 
 
+class _StageBars:
+    """One progress bar per stage of an import (checking the rows, counting stock)."""
+
+    def __init__(self):
+        self.bar, self.stage = None, None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.close()
+            self.bar, self.stage = click.progressbar(length=total, label=stage, file=sys.stderr), stage
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@import_cli.command("products")
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check everything, change nothing.")
+@click.option("--operator", default=None, help="Logged as the operator of the stock counts (default: your login).")
+def import_products_command(file, dry_run: bool, operator: str | None) -> None:
+    """Import a products CSV/XLSX of any number of rows; exit 1 when it has errors."""
+    bars = _StageBars()
+    started = time.perf_counter()
+    try:
+        report = import_service.import_products(file.read(), dry_run=dry_run, actor=operator or getpass.getuser(),
+                                                cli=True, progress=bars)
+    except AppError as exc:
+        bars.close()
+        click.echo(json.dumps({"message": exc.message, **exc.details}, ensure_ascii=False, indent=2))
+        sys.exit(1)
+    bars.close()
+    summary = report.summary()
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    click.echo(json.dumps(summary, ensure_ascii=False))
+
+
+def _export(output, rows, count: int, header, file_format: str, title: str) -> None:
+    with click.progressbar(rows, length=count, label=f"exporting {title}", file=sys.stderr) as bar:
+        chunks = file_chunks(xlsx_file(list(header), bar, title)) if file_format == "xlsx" else \
+            csv_stream(list(header), bar)
+        for chunk in chunks:
+            output.write(chunk)
+    click.echo(f"wrote {count} rows to {output.name}")
+
+
+FORMAT_OPTION = click.option("--format", "file_format", type=click.Choice(["csv", "xlsx"]), default=None,
+                             help="Default: from the file's extension, else csv.")
+OUTPUT_OPTION = click.option("--output", "-o", type=click.File("wb"), required=True)
+
+
+def _format_of(output, file_format: str | None) -> str:
+    return file_format or ("xlsx" if str(output.name).lower().endswith(".xlsx") else "csv")
+
+
+@export_cli.command("products")
+@OUTPUT_OPTION
+@FORMAT_OPTION
+def export_products_command(output, file_format: str | None) -> None:
+    """Live products, as the import reads them."""
+    _export(output, export_service.product_rows(), export_service.row_count(export_service.PRODUCTS),
+            export_service.PRODUCT_COLUMNS, _format_of(output, file_format), "products")
+
+
+@export_cli.command("stock")
+@OUTPUT_OPTION
+@FORMAT_OPTION
+def export_stock_command(output, file_format: str | None) -> None:
+    """Stock levels with `expected_quantity`: a stocktake sheet."""
+    _export(output, export_service.stock_rows(StockExportQuery()), export_service.row_count(export_service.LEVELS),
+            export_service.STOCK_COLUMNS, _format_of(output, file_format), "stock")
+
+
+@export_cli.command("logs")
+@OUTPUT_OPTION
+@FORMAT_OPTION
+@click.option("--product-id", type=click.IntRange(1, MAX_ID), default=None)
+@click.option("--action", type=click.Choice(list(ACTIONS)), default=None)
+@click.option("--operator", default=None)
+@click.option("--start-date", default=None, help="A date or ISO 8601 datetime (inclusive).")
+@click.option("--end-date", default=None, help="A date (the whole day) or ISO 8601 datetime (inclusive).")
+def export_logs_command(output, file_format: str | None, **filters) -> None:
+    """The movement ledger, oldest first, with the filters of GET /api/logs/."""
+    try:
+        query = LogExportQuery.model_validate({k: v for k, v in filters.items() if v is not None})
+    except ValidationError as exc:
+        raise click.UsageError(json.dumps(field_details(exc), ensure_ascii=False)) from None
+    _export(output, export_service.log_rows(query), export_service.row_count(export_service.movements(query)),
+            export_service.LOG_COLUMNS, _format_of(output, file_format), "logs")
+
+
 def register_commands(app: Flask) -> None:
     app.cli.add_command(openapi_command)
     app.cli.add_command(seed_command)
@@ -151,3 +261,5 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(products_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(webhooks_cli)
+    app.cli.add_command(import_cli)
+    app.cli.add_command(export_cli)

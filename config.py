@@ -79,6 +79,13 @@ class Config:
     # How long a stored Idempotency-Key response is replayed (then pruned).
     IDEMPOTENCY_TTL_HOURS = _env_int("IDEMPOTENCY_TTL_HOURS", 24)
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
+    # Spreadsheet imports (docs/import-export.md): the file's size (the one body allowed
+    # past MAX_CONTENT_LENGTH), its data rows, one cell's characters, and how many errors
+    # a refusal lists (it counts them all). The command line takes 100 × the size, any rows.
+    IMPORT_MAX_BYTES = _env_int("IMPORT_MAX_BYTES", 10 * 1024 * 1024)
+    IMPORT_MAX_ROWS = _env_int("IMPORT_MAX_ROWS", 50_000)
+    IMPORT_MAX_CELL = _env_int("IMPORT_MAX_CELL", 10_000)
+    IMPORT_MAX_ERRORS = _env_int("IMPORT_MAX_ERRORS", 1000)
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")  # json | text
     # How many proxies (Nginx) stand in front and set X-Forwarded-*; 0 trusts none.

@@ -153,9 +153,11 @@ def post_worker_init(worker):
     really runs under (`-t` may have changed it), then freezes what it has loaded (all of
     the app without preload). A worker that fails the check stops gunicorn: a worker
     that cannot boot halts the master."""
+    import heartbeat
     from config import check_request_budget
 
     check_request_budget(worker.wsgi.config, worker.cfg.timeout)
+    heartbeat.register(worker.notify)  # long exports report progress (heartbeat.py)
     worker.log.info("worker %s: %d objects frozen out of garbage collection", worker.pid, _freeze_heap())
 
 

@@ -68,8 +68,26 @@ HEADERS = {
     "Location": header("URL of the created resource.", required=True),
     "Idempotent-Replayed": header("`true` when this is a stored response replayed.", {"type": "string", "const": "true"}),
     "WWW-Authenticate": header("`Bearer`: send an API key.", required=True),
+    "Content-Disposition": header("`attachment` with the file's name (`products-20261124-213000.csv`).",
+                                  required=True),
     "Retry-After": header("Seconds until the caller's budget resets.", {"type": "string", "pattern": "^[1-9][0-9]*$"},
                           True),
+}
+
+
+# A spreadsheet as a request body (an import) and as an answer (an export). The raw body
+# is declared as `application/octet-stream`, which generated clients support; the server
+# takes `text/csv` and the XLSX type as well (the operation's description says so).
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_BINARY = {"type": "string", "format": "binary"}
+UPLOAD_BODY = {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {"file": {
+        **_BINARY, "description": "A CSV (UTF-8 with or without BOM, or GB18030) or XLSX file"}}}},
+    "application/octet-stream": {"schema": {**_BINARY, "description": "The file itself (CSV or XLSX)"}},
+}}
+FILE_CONTENT = {
+    "text/csv": {"schema": {"type": "string", "description": "UTF-8 with a BOM, CRLF line ends"}},
+    XLSX_MEDIA_TYPE: {"schema": _BINARY},
 }
 
 

@@ -13,6 +13,7 @@ from error_handlers import HTTP_ERRORS
 from openapi_parts import (
     ERROR_HEADERS,
     ERROR_REF,
+    FILE_CONTENT,
     HEADERS,
     IDEMPOTENCY_KEY_PARAMETER,
     IF_MATCH_PARAMETER,
@@ -21,6 +22,7 @@ from openapi_parts import (
     REF,
     REQUEST_ID_PARAMETER,
     SECURITY_SCHEMES,
+    UPLOAD_BODY,
     LedgerPagination,
     Pagination,
     envelope,
@@ -61,6 +63,8 @@ class Operation:
     example: dict | None = None  # a request body example
     etag: bool = False  # answers the product's ETag
     conditional: bool = False  # honours If-Match
+    upload: bool = False  # takes a spreadsheet file (form field `file`, or the raw body)
+    download: bool = False  # answers a spreadsheet file (CSV or XLSX), not JSON
 
 
 def operation(**fields):
@@ -184,8 +188,8 @@ class _Builder:
             codes.add("RATE_LIMITED")
         if op.query is not None or op.body is not None:
             codes.add("VALIDATION_ERROR")
-        if op.body is not None:
-            codes |= {"PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"}
+        if op.body is not None or op.upload:
+            codes |= {"PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "VALIDATION_ERROR"}
         if rule.arguments:
             codes.add("NOT_FOUND")
         if getattr(view, "idempotent", False):
@@ -201,10 +205,14 @@ class _Builder:
         if getattr(view, "idempotent", False):
             success_headers["Idempotent-Replayed"] = header_ref("Idempotent-Replayed")
         data_schema = self.refs[f"data:{op.data!r}"] if op.data is not None else None
+        content = FILE_CONTENT if op.download else {
+            "application/json": {"schema": envelope(data_schema, op.paginated, op.ledger)}}
+        if op.download:
+            success_headers["Content-Disposition"] = header_ref("Content-Disposition")
         responses: dict[str, Any] = {str(op.status): {
             "description": op.summary,
             "headers": success_headers,
-            "content": {"application/json": {"schema": envelope(data_schema, op.paginated, op.ledger)}},
+            "content": content,
         }}
         by_status: dict[int, list[str]] = {}
         for code in sorted(codes):
@@ -247,6 +255,8 @@ class _Builder:
             if op.example is not None:
                 media["example"] = op.example
             document["requestBody"] = {"required": True, "content": {"application/json": media}}
+        if op.upload:
+            document["requestBody"] = UPLOAD_BODY
         return document
 
 

@@ -45,6 +45,9 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("webhooks", "POST"): "admin",
     ("webhooks", "PATCH"): "admin",
     ("webhooks", "DELETE"): "admin",
+    # An import creates and edits products (and counts stock): admin. Exports read.
+    ("imports", "POST"): "admin",
+    ("exports", "GET"): "viewer",
     # The web console: pages for any role, its stock forms for operators, and (rows
     # for single endpoints override their blueprint's) product upkeep for admins.
     ("console", "GET"): "viewer",
@@ -62,6 +65,8 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("console.new_warehouse", "POST"): "admin",
     ("console.edit_warehouse", "POST"): "admin",
     ("console.mark_default", "POST"): "admin",
+    ("console.import_page", "GET"): "admin",
+    ("console.import_products", "POST"): "admin",
 })  # read-only: required_role caches its answers
 # Endpoints open inside a protected area: the console's login page itself.
 PUBLIC_ENDPOINTS = frozenset({"console.login", "console.static"})

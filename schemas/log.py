@@ -38,7 +38,9 @@ class LedgerPageQuery(PageQuery):
         return no_page_number(before_id, info, exclusive=("after", "before"))
 
 
-class LogQuery(LedgerPageQuery):
+class LogFilters(QueryModel):
+    """Which movements: the filters of the log list and of its export."""
+
     product_id: QueryId | None = Field(None, examples=[1])
     action: Action | None = Field(None, examples=["in"])
     operator: filter_text(100) = Field(None, examples=["张三"])
@@ -47,6 +49,10 @@ class LogQuery(LedgerPageQuery):
                                     examples=["9f1c2d3e4b5a69788796a5b4c3d2e1f0"])
     start_date: DateOrDateTime | None = Field(None, examples=["2026-11-01"])
     end_date: DateOrDateTime | None = Field(None, examples=["2026-11-30"])
+
+
+class LogQuery(LedgerPageQuery, LogFilters):
+    pass
 
 
 class StatisticsQuery(QueryModel):

@@ -8,7 +8,7 @@ from db import db
 from db.reads import PreparedRead
 from models import ACTIONS, MovementDaily, Stock, StockLog
 from models.stock_log import NEWEST_FIRST_HINT
-from schemas.log import LedgerPageQuery, LogQuery
+from schemas.log import LedgerPageQuery, LogFilters, LogQuery
 from services import views
 from services.pagination import Ordering, Position, paginate
 from services.transaction import begin_snapshot
@@ -41,11 +41,8 @@ def time_filters(start: date | datetime | None, end: date | datetime | None) -> 
     return filters
 
 
-def list_logs(query: LogQuery) -> Page:
-    """Newest first, filtered by product, action, operator, warehouse, transfer and time; by page number or
-    cursor (`before_id` is the cursor `after` of the row with that id). `total` counts
-    the whole filtered list either way."""
-    begin_snapshot()
+def log_filters(query: LogFilters) -> list:
+    """The WHERE terms of the log list's filters (its export's too)."""
     filters = time_filters(query.start_date, query.end_date)
     if query.product_id is not None:
         filters.append(StockLog.product_id == query.product_id)
@@ -57,6 +54,15 @@ def list_logs(query: LogQuery) -> Page:
         filters.append(StockLog.warehouse_id == query.warehouse_id)
     if query.transfer_id:
         filters.append(StockLog.transfer_id == query.transfer_id)
+    return filters
+
+
+def list_logs(query: LogQuery) -> Page:
+    """Newest first, filtered by product, action, operator, warehouse, transfer and time; by page number or
+    cursor (`before_id` is the cursor `after` of the row with that id). `total` counts
+    the whole filtered list either way."""
+    begin_snapshot()
+    filters = log_filters(query)
     total = None
     if not (query.operator or query.warehouse_id or query.transfer_id or query.start_date or query.end_date):
         total = _movement_count(query.product_id, query.action)

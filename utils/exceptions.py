@@ -59,6 +59,10 @@ class IdempotencyKeyReused(AppError):
     status, code, message = 422, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一个不同的请求"
 
 
+class PayloadTooLarge(AppError):
+    status, code, message = 413, "PAYLOAD_TOO_LARGE", "请求体过大"
+
+
 class UnsupportedMediaType(AppError):
     status, code, message = 415, "UNSUPPORTED_MEDIA_TYPE", "请求体必须是 JSON（Content-Type: application/json）"
 

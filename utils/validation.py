@@ -138,7 +138,7 @@ def _choices(listed: str) -> str:
     return f"{'、'.join(choices[:-1])} 或 {choices[-1]}" if len(choices) > 1 else listed
 
 
-def _message(error: dict) -> str:
+def error_message(error: dict) -> str:
     """The error in Chinese. Our own validators raise Chinese ValueErrors and keep them;
     any other text (a library's English) becomes the plain 取值无效."""
     kind = error["type"]
@@ -162,5 +162,5 @@ def field_details(exc: ValidationError) -> dict[str, Any]:
             details[OMITTED] = len(errors) - index
             break
         path = ".".join(str(part) for part in error["loc"]) or "body"
-        details.setdefault(path, _message(error))
+        details.setdefault(path, error_message(error))
     return details
