@@ -161,8 +161,9 @@ def test_a_count_is_a_compare_and_set_so_an_old_stocktake_cannot_erase_later_sal
 
 def test_a_product_in_two_warehouses_exports_a_row_per_level_and_counts_each_level(client, catalogue):
     tea = catalogue[0]["id"]
+    default = next(w["id"] for w in ok(client.get("/api/warehouses/"))["items"] if w["is_default"])
     shanghai = ok(client.post("/api/warehouses/", json={"code": "SH", "name": "上海仓"}), 201)["id"]
-    ok(client.post("/api/stock/transfer", json={"product_id": tea, "from_warehouse_id": 1,
+    ok(client.post("/api/stock/transfer", json={"product_id": tea, "from_warehouse_id": default,
                                                 "to_warehouse_id": shanghai, "quantity": 5}))
     sheet = read_csv(client.get("/api/export/stock").data)
     assert [row[:5] for row in sheet[1:3]] == [["茶-001", "西湖龙井 250g", "DEFAULT", "7", "7"],
