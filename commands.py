@@ -1,5 +1,6 @@
 """Operator commands: `flask --app main ledger verify`, `… products recount`,
-`… idempotency prune`, `… openapi`, `… seed`, `… keys create|list|revoke`, `… webhooks run`."""
+`… idempotency prune`, `… openapi`, `… seed`, `… keys create|list|revoke`, `… webhooks run`,
+`… reservations expire`."""
 import json
 import signal
 import sys
@@ -12,7 +13,14 @@ from flask.cli import AppGroup, with_appcontext
 from models import ROLES
 from openapi_spec import build_document
 from schemas.common import MAX_ID
-from services import api_key_service, idempotency_service, ledger_service, product_service, seed_service
+from services import (
+    api_key_service,
+    idempotency_service,
+    ledger_service,
+    product_service,
+    reservation_service,
+    seed_service,
+)
 from utils.exceptions import AppError
 
 ledger_cli = AppGroup("ledger", help="The stock movement ledger.")
@@ -20,6 +28,7 @@ idempotency_cli = AppGroup("idempotency", help="Stored Idempotency-Key responses
 keys_cli = AppGroup("keys", help="API keys (access control).")
 products_cli = AppGroup("products", help="The catalogue.")
 webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
+reservations_cli = AppGroup("reservations", help="Units held for orders.")
 
 
 @ledger_cli.command("verify")
@@ -151,3 +160,10 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(products_cli)
     app.cli.add_command(keys_cli)
     app.cli.add_command(webhooks_cli)
+    app.cli.add_command(reservations_cli)
+
+
+@reservations_cli.command("expire")
+def expire_reservations_command() -> None:
+    """Mark the reservations past their time `expired` (they already hold nothing); safe while traffic flows."""
+    click.echo(f"expired {reservation_service.expire_all()} reservations")
