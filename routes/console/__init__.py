@@ -8,4 +8,14 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 bp.after_request(add_page_policy)
 
 # The views register themselves on `bp` when imported.
-from routes.console import common, dashboard, logs, products, session, stock, warehouses, webhooks  # noqa: E402, F401
+from routes.console import (  # noqa: E402, F401
+    common,
+    dashboard,
+    logs,
+    products,
+    reservations,
+    session,
+    stock,
+    warehouses,
+    webhooks,
+)
