@@ -419,6 +419,8 @@ def test_a_person_fulfils_and_releases_reservations(browser, live_server):
         expect(page.get_by_test_id("available")).to_have_text("5")
         expect(page.get_by_test_id("reservations").locator("tbody tr")).to_have_count(2)
         visit.shot("product")
+        visit.goto("/console/products")
+        expect(page.get_by_test_id("held-note")).to_have_text("已预留 5 · 可用 5")
 
         nav(page, "预留").click()
         page.get_by_label("订单号").fill("订单-1001")
