@@ -135,10 +135,10 @@ def expire_all() -> int:
             select(distinct(Reservation.product_id)).join(Product, Product.id == Reservation.product_id)
             .where(PAST_DUE, Product.deleted_at.is_(None)).limit(EXPIRE_BATCH)).all()
         db.session.rollback()
-        if not products:
+        marked = sum(run_in_write_transaction(lambda: _expire_product(product_id)) for product_id in products)
+        if not marked:  # none left, or only holds whose product keeps no `reserved` (verify reports those)
             return expired
-        for product_id in products:
-            expired += run_in_write_transaction(lambda: _expire_product(product_id))
+        expired += marked
 
 
 def _expire_product(product_id: int) -> int:

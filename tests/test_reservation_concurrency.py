@@ -4,11 +4,15 @@ with several workers (and to two instances on one database): exactly as many gra
 as there were units, `reserved` equal to the active holds, nothing negative."""
 import random
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+from sqlalchemy import func, select
 
+from db import db
+from models import Reservation
 from tests.conftest import LiveServer
 from tests.test_concurrency import REQUEST_TIMEOUT, assert_clean_log, create_product
 
@@ -88,3 +92,43 @@ def test_two_instances_grant_exactly_the_units(live_server, db_url, tmp_path):
         second.stop()
     assert_clean_log(live_server.log_path)
     assert_clean_log(second.log_path)
+
+
+def test_the_expire_command_runs_beside_traffic(live_server, app, runner):
+    """`reservations expire` marks lapsed holds while reservations and reductions of the
+    same products keep coming: every lapsed one ends `expired` exactly once, and
+    `reserved` stays the sum of the active holds."""
+    url = live_server.url
+    products = [create_product(url, f"exp{index}", 100) for index in range(3)]
+    for product in products:
+        for _ in range(10):
+            response = requests.post(f"{url}/api/reservations/", json={"product_id": product, "quantity": 1,
+                                                                       "expires_in": 1}, timeout=REQUEST_TIMEOUT)
+            assert response.status_code == 201, response.text
+    time.sleep(1.2)
+
+    def traffic(product: int) -> list[int]:
+        session = requests.Session()
+        statuses = []
+        for index in range(10):
+            path, body = (("/api/reservations/", {"product_id": product, "quantity": 1}) if index % 2 else
+                          ("/api/stock/reduce", {"product_id": product, "quantity": 1}))
+            statuses.append(session.post(f"{url}{path}", json=body, timeout=REQUEST_TIMEOUT).status_code)
+        return statuses
+
+    with ThreadPoolExecutor(len(products)) as pool:
+        running = [pool.submit(traffic, product) for product in products]
+        result = runner.invoke(args=["reservations", "expire"])
+        statuses = [status for future in running for status in future.result()]
+    assert result.exit_code == 0, result.output
+    assert set(statuses) <= {200, 201}, statuses
+    listed = requests.get(f"{url}/api/reservations/", params={"status": "expired", "per_page": 100},
+                          timeout=REQUEST_TIMEOUT).json()["data"]
+    assert listed["pagination"]["total"] == 30
+    with app.app_context():  # marked, not only read as expired
+        assert db.session.scalar(select(func.count()).where(Reservation.status == "expired")) == 30
+    for product in products:
+        stock = requests.get(f"{url}/api/stock/product/{product}", timeout=REQUEST_TIMEOUT).json()["data"]
+        assert (stock["quantity"], stock["reserved"]) == (95, 5)
+    assert requests.get(f"{url}/api/logs/verify", timeout=REQUEST_TIMEOUT).json()["data"]["problems"] == []
+    assert_clean_log(live_server.log_path)
