@@ -12,7 +12,15 @@ from models import Product, Reservation, utc_now
 from models.types import utcnow
 from schemas.reservation import Extend, Fulfil, Hold, ReservationQuery
 from services.pagination import Ordering, paginate
-from services.stock_service import change_held, hold, lock_level, lock_stock, record_change, reservation_shown
+from services.stock_service import (
+    announced,
+    change_held,
+    hold,
+    lock_level,
+    lock_stock,
+    record_change,
+    reservation_shown,
+)
 from services.transaction import begin_snapshot, run_in_write_transaction
 from utils.exceptions import Conflict, NotFound
 from utils.pagination import Page
@@ -56,7 +64,7 @@ def fulfil(reservation_id: int, data: Fulfil, actor: str | None = None) -> dict:
             reservation.status = "fulfilled"
         reservation.updated_at = log.created_at
         db.session.flush()
-        return {"reservation": reservation_shown(reservation), "stock": stock, "log": log}
+        return {"reservation": announced("fulfilled", reservation), "stock": stock, "log": log}
 
     return run_in_write_transaction(work)
 
@@ -70,7 +78,7 @@ def release(reservation_id: int) -> SimpleNamespace:
         reservation.status = "released"
         reservation.updated_at = utcnow()
         db.session.flush()
-        return reservation_shown(reservation)
+        return announced("released", reservation)
 
     return run_in_write_transaction(work)
 

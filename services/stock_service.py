@@ -28,7 +28,7 @@ from models.stock import LOW_ROWS, is_low_level
 from models.stock_level import LOW_LEVELS
 from models.types import UTCDateTime, utcnow
 from schemas.common import MAX_STOCK
-from schemas.reservation import Hold
+from schemas.reservation import Hold, ReservationOut
 from schemas.stock import (
     BatchOut,
     BatchReserveResultOut,
@@ -397,6 +397,8 @@ def expire_past_due(stock: SimpleNamespace) -> list[dict]:
     if not past_due:
         return []
     _EXPIRE.run(connection, product_id=stock.product_id, now=now)
+    for reservation in past_due:
+        announced("expired", SimpleNamespace(**{**reservation, "status": "expired", "updated_at": now}))
     held: dict[int, int] = {}
     for reservation in past_due:
         held[reservation["warehouse_id"]] = held.get(reservation["warehouse_id"], 0) + reservation["quantity"]
@@ -429,13 +431,21 @@ def hold(stock: SimpleNamespace, level: SimpleNamespace, data: Hold, actor: str 
     db.session.add(reservation)
     db.session.flush()
     change_held(stock, level, data.quantity)
-    return reservation_shown(reservation)
+    return announced("created", reservation)
 
 
-def reservation_shown(reservation: Reservation) -> SimpleNamespace:
+def reservation_shown(reservation) -> SimpleNamespace:
     """A reservation as its answer shows it, detached from the session."""
     return SimpleNamespace(**{column.key: getattr(reservation, column.key)
                               for column in Reservation.__table__.columns})
+
+
+def announced(kind: str, reservation) -> SimpleNamespace:
+    """The reservation as shown, its `reservation.<kind>` event recorded in the same transaction."""
+    shown = reservation_shown(reservation)
+    record_event(f"reservation.{kind}", ReservationOut.model_validate(shown).model_dump(mode="json"),
+                 product_id=shown.product_id, warehouse_id=shown.warehouse_id)
+    return shown
 
 
 def insufficient(stock: SimpleNamespace, level: SimpleNamespace, requested: int) -> InsufficientStock:
@@ -564,7 +574,7 @@ def logged_row(log: SimpleNamespace) -> dict:
             "reason": log.reason, "operator": log.operator, "on_behalf_of": log.on_behalf_of, "sku": log.sku,
             "name": log.product_name, "created_at": log.created_at, "prev_hash": log.prev_hash, "hash": log.hash,
             "warehouse_id": log.warehouse_id, "warehouse_code": log.warehouse_code, "level_before": log.level_before,
-            "level_after": log.level_after, "transfer_id": log.transfer_id}
+            "level_after": log.level_after, "transfer_id": log.transfer_id, "reservation_id": log.reservation_id}
 
 
 def _who(movement, actor: str | None) -> tuple[str | None, str | None]:
@@ -646,7 +656,7 @@ _LAST_LOG = PreparedStatement(
     .limit(1)
 )
 _PAST_DUE = PreparedStatement(
-    select(Reservation.id, Reservation.warehouse_id, Reservation.quantity)
+    select(Reservation)
     .where(Reservation.product_id == bindparam("product_id"), Reservation.status == "active",
            Reservation.expires_at <= bindparam("now", type_=UTCDateTime))
     .order_by(Reservation.id))

@@ -223,3 +223,25 @@ def test_verify_finds_reserved_that_no_hold_explains(app, client, create_product
         db.session.commit()
     problems = verify(client)["problems"]
     assert problems and "预留" in problems[0]["problem"]
+
+
+def test_every_transition_is_an_event_in_the_feed(client, create_product):
+    product = create_product(initial_quantity=10)
+    shipped = ok(reserve(client, product["id"], 3, reference="订单-E"), 201)
+    given_back = ok(reserve(client, product["id"], 2), 201)
+    lapsed = ok(reserve(client, product["id"], 1, expires_in=1), 201)
+    ok(act(client, shipped["id"], "fulfil", quantity=1))
+    ok(act(client, given_back["id"], "release"))
+    time.sleep(1.1)
+    ok(reserve(client, product["id"], 1), 201)  # the next write of the product marks the lapsed one
+    feed = ok(client.get("/api/events/", query_string={"after": 0, "limit": 500}))["items"]
+    held = [(event["type"], event["data"]["id"]) for event in feed if event["type"].startswith("reservation.")]
+    assert held[:5] == [("reservation.created", shipped["id"]), ("reservation.created", given_back["id"]),
+                        ("reservation.created", lapsed["id"]), ("reservation.fulfilled", shipped["id"]),
+                        ("reservation.released", given_back["id"])]
+    assert ("reservation.expired", lapsed["id"]) in held[5:]
+    fulfilled = next(e for e in feed if e["type"] == "reservation.fulfilled")
+    assert fulfilled["data"]["quantity"] == 2 and fulfilled["data"]["reference"] == "订单-E"
+    assert fulfilled["product_id"] == product["id"] and fulfilled["warehouse_id"] == default_id(client)
+    out = next(e for e in feed if e["type"] == "stock.changed" and e["data"]["action"] == "out")
+    assert out["data"]["reservation_id"] == shipped["id"]
