@@ -1,6 +1,6 @@
 """Operator commands: `flask --app main ledger verify`, `… products recount`,
 `… idempotency prune`, `… openapi`, `… seed`, `… keys create|list|revoke`, `… webhooks run`,
-`… import products FILE`, `… export products|stock|logs -o FILE`."""
+`… import products FILE`, `… export products|stock|logs -o FILE`, `… reservations expire`."""
 import getpass
 import json
 import signal
@@ -23,6 +23,7 @@ from services import (
     import_service,
     ledger_service,
     product_service,
+    reservation_service,
     seed_service,
 )
 from services.spreadsheet import csv_stream, file_chunks, xlsx_file
@@ -36,6 +37,7 @@ products_cli = AppGroup("products", help="The catalogue.")
 webhooks_cli = AppGroup("webhooks", help="Webhook deliveries.")
 import_cli = AppGroup("import", help="Spreadsheets in (docs/import-export.md).")
 export_cli = AppGroup("export", help="Spreadsheets out (docs/import-export.md).")
+reservations_cli = AppGroup("reservations", help="Units held for orders.")
 
 
 @ledger_cli.command("verify")
@@ -263,3 +265,10 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(webhooks_cli)
     app.cli.add_command(import_cli)
     app.cli.add_command(export_cli)
+    app.cli.add_command(reservations_cli)
+
+
+@reservations_cli.command("expire")
+def expire_reservations_command() -> None:
+    """Mark the reservations past their time `expired` (they already hold nothing); safe while traffic flows."""
+    click.echo(f"expired {reservation_service.expire_all()} reservations")

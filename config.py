@@ -78,6 +78,8 @@ class Config:
     SCHEMA_SETUP = os.environ.get("SCHEMA_SETUP", "migrate")
     # How long a stored Idempotency-Key response is replayed (then pruned).
     IDEMPOTENCY_TTL_HOURS = _env_int("IDEMPOTENCY_TTL_HOURS", 24)
+    # How long a reservation holds its units when the request names no `expires_in`.
+    RESERVATION_TTL_SECONDS = _env_int("RESERVATION_TTL_SECONDS", 900)
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 1024 * 1024)
     # Spreadsheet imports (docs/import-export.md): the file's size (the one body allowed
     # past MAX_CONTENT_LENGTH), its data rows, one cell's characters, and how many errors

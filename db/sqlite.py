@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -139,6 +140,12 @@ def write_turn():
     return queue.turn() if queue else nullcontext()
 
 
+def _utc_now() -> str:
+    """SQL `utc_now()` (models/reservation.py): the current UTC time in the text form
+    SQLite's stored datetimes have, to the microsecond."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def register_sqlite_setup(app: Flask) -> None:
     """WAL, busy timeout and explicit BEGIN so concurrent writers queue, not fail."""
     busy_ms = int(app.config["SQLITE_BUSY_TIMEOUT"] * 1000)
@@ -166,6 +173,7 @@ def register_sqlite_setup(app: Flask) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA synchronous = {synchronous}")
         cursor.execute("PRAGMA foreign_keys = ON")
+        dbapi_connection.create_function("utc_now", 0, _utc_now)
         if directory is not None:
             (page_size,) = cursor.execute("PRAGMA page_size").fetchone()
             pages = max(1, wal_bound(directory) // page_size)

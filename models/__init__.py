@@ -6,6 +6,7 @@ from models.idempotency import IdempotencyRecord
 from models.movement_daily import MovementDaily
 from models.product import Product
 from models.product_count import NO_CATEGORY, ProductCount
+from models.reservation import STATUSES, Reservation, utc_now
 from models.shards import shard_of
 from models.stock import Stock
 from models.stock_level import StockLevel
@@ -16,6 +17,6 @@ from models.webhook import DELIVERY_STATUSES, Webhook, WebhookDelivery, WebhookW
 __all__ = [
     "ACTIONS", "DEFAULT_WAREHOUSE", "DELIVERY_STATUSES", "EVENT_TYPES", "GENESIS_HASH", "HASH_VERSION", "LEVEL_SIGN",
     "NO_CATEGORY", "ROLES", "TRANSFER_ACTIONS", "ApiKey", "ConsoleSession", "Event", "EventSequencer",
-    "IdempotencyRecord", "MovementDaily", "Product", "ProductCount", "Stock", "StockLevel", "StockLog", "Warehouse",
-    "Webhook", "WebhookDelivery", "WebhookWorker", "chain_hash", "shard_of",
+    "IdempotencyRecord", "MovementDaily", "Product", "ProductCount", "Reservation", "STATUSES", "Stock", "StockLevel",
+    "StockLog", "Warehouse", "Webhook", "WebhookDelivery", "WebhookWorker", "chain_hash", "shard_of", "utc_now",
 ]

@@ -40,6 +40,9 @@ class Counted:
 
     # 64-bit: levels may reach MAX_STOCK (10^15), past MySQL's 32-bit INT.
     quantity: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Held by active reservations, past-due ones included until the next write of the
+    # product marks them expired (reads leave those out: services/views.py).
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     min_quantity: Mapped[int] = mapped_column(default=0)
     max_quantity: Mapped[int | None]
     location: Mapped[str | None] = mapped_column(Label)
@@ -69,6 +72,7 @@ class Stock(Counted, db.Model):
     __table_args__ = (
         # The last guard: no code path, however wrong, can store a negative count.
         CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         CheckConstraint("min_quantity >= 0", name="min_quantity_not_negative"),
         Index("ix_stock_location", "location"),
         # The list's sorts of its own columns; by name or SKU it reads the products' indexes.

@@ -15,6 +15,7 @@ class StockLevel(Counted, db.Model):
     __tablename__ = "stock_levels"
     __table_args__ = (
         CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         CheckConstraint("min_quantity >= 0", name="min_quantity_not_negative"),
         # One warehouse's list (`/api/warehouses/{id}/stock`) in every sort of its own
         # columns, and its low rows, as `/api/stock/` has them (services/pagination.py).

@@ -28,8 +28,9 @@ TRANSFER_ACTIONS = ("transfer_out", "transfer_in")
 # How each action moves the level it names (a `quantity` of adjust is already signed).
 LEVEL_SIGN = {"in": 1, "out": -1, "adjust": 1, "transfer_out": -1, "transfer_in": 1}
 GENESIS_HASH = "0" * 64
-# Rows of version 2 hash their warehouse fields too; rows written before them stay version 1.
-HASH_VERSION = 2
+# Rows of version 2 hash their warehouse fields too, version 3 also `reservation_id`;
+# rows written before keep the version (and hash) they were written with.
+HASH_VERSION = 3
 
 
 class StockLog(db.Model):
@@ -46,6 +47,7 @@ class StockLog(db.Model):
         Index("ix_stock_logs_warehouse_id_id", "warehouse_id", "id"),
         # Only transfers' rows have one: on SQLite the others cost the index nothing.
         Index("ix_stock_logs_transfer_id", "transfer_id", sqlite_where=text("transfer_id IS NOT NULL")),
+        Index("ix_stock_logs_reservation_id", "reservation_id", sqlite_where=text("reservation_id IS NOT NULL")),
         # Time ranges (statistics' partial days, the busiest products of a range) read the
         # index alone: it holds what they add up.
         Index("ix_stock_logs_created_at", "created_at", "action", "quantity", "product_id"),
@@ -82,6 +84,8 @@ class StockLog(db.Model):
     level_after: Mapped[int | None] = mapped_column(BigInteger)
     # Shared by the two rows of one transfer (transfer_out, then transfer_in).
     transfer_id: Mapped[str | None] = mapped_column(String(32))
+    # The reservation an `out` row fulfilled.
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id", ondelete="RESTRICT"))
     hash_version: Mapped[int] = mapped_column(SmallInteger, default=HASH_VERSION, server_default="1")
 
     def content_hash(self) -> str:
@@ -111,5 +115,7 @@ def chain_hash(entry) -> str:
     if entry.hash_version >= 2:
         content += [entry.hash_version, entry.warehouse_id, entry.warehouse_code, entry.level_before,
                     entry.level_after, entry.transfer_id]
+    if entry.hash_version >= 3:
+        content.append(entry.reservation_id)
     canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -25,14 +25,15 @@ def register_blueprints(app: Flask) -> None:
     from routes.files import allow_uploads
     from routes.logs import bp as logs_bp
     from routes.products import bp as products_bp
+    from routes.reservations import bp as reservations_bp
     from routes.stock import bp as stock_bp
     from routes.system import bp as system_bp
     from routes.warehouses import bp as warehouses_bp
     from routes.webhooks import bp as webhooks_bp
 
     app.url_map.converters["id"] = IdConverter
-    for blueprint in (system_bp, products_bp, stock_bp, warehouses_bp, logs_bp, events_bp, webhooks_bp, imports,
-                      exports, console_bp):
+    for blueprint in (system_bp, products_bp, stock_bp, reservations_bp, warehouses_bp, logs_bp, events_bp, webhooks_bp,
+                      imports, exports, console_bp):
         app.register_blueprint(blueprint)
     app.before_request(allow_uploads)
     # Interactive docs, served from the installed package: they work offline.

@@ -33,6 +33,8 @@ POLICY: Mapping[tuple[str, str], str | None] = MappingProxyType({
     ("products", "DELETE"): "admin",
     ("stock", "GET"): "viewer",
     ("stock", "POST"): "operator",
+    ("reservations", "GET"): "viewer",
+    ("reservations", "POST"): "operator",
     ("warehouses", "GET"): "viewer",
     ("warehouses", "POST"): "admin",
     ("warehouses", "PUT"): "admin",

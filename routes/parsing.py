@@ -63,3 +63,10 @@ def if_match() -> frozenset[str] | None:
     if header_value is None:
         return None
     return frozenset(tag.strip() for tag in header_value.split(",") if tag.strip())
+
+
+def optional_json_body(model: type[Model]) -> Model:
+    """`json_body`, where an empty body stands for `{}` (every field optional)."""
+    if not request.get_data(cache=True) and not request.is_json:
+        return model.model_validate({})
+    return json_body(model)

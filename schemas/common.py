@@ -14,6 +14,7 @@ from pydantic import (
     PlainSerializer,
     ValidationInfo,
     WithJsonSchema,
+    computed_field,
     field_validator,
 )
 
@@ -265,3 +266,16 @@ class ResponseModel(BaseModel):
 
 
 JsonMoney = Annotated[Decimal, PlainSerializer(float, return_type=float), WithJsonSchema(MONEY_SCHEMA, mode="serialization")]
+
+
+class HeldOut(ResponseModel):
+    """A count as every stock object shows it: on hand, held by active reservations
+    (past-due ones left out), and what is left to sell."""
+
+    quantity: int
+    reserved: int = Field(0, description="Held by active, unexpired reservations")
+
+    @computed_field(description="quantity − reserved; negative after a count below what is reserved")
+    @property
+    def available(self) -> int:
+        return self.quantity - self.reserved

@@ -82,6 +82,7 @@ class LogOut(ResponseModel):
     level_before: int | None
     level_after: int | None
     transfer_id: str | None
+    reservation_id: int | None = Field(None, description="The reservation an `out` row fulfilled")
 
 
 class VerifyQuery(QueryModel):

@@ -6,6 +6,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationInfo, field_va
 
 from schemas.common import (
     Count,
+    HeldOut,
     JsonMoney,
     Money,
     PageQuery,
@@ -117,8 +118,7 @@ class ProductQuery(PageQuery):
     sort: ProductSort = "id"
 
 
-class StockSummaryOut(ResponseModel):
-    quantity: int
+class StockSummaryOut(HeldOut):
     min_quantity: int
     max_quantity: int | None
     location: str | None

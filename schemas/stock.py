@@ -8,6 +8,7 @@ from schemas.common import (
     ChangeQuantity,
     Count,
     DateOrDateTime,
+    HeldOut,
     Id,
     PageQuery,
     QueryBool,
@@ -21,6 +22,7 @@ from schemas.common import (
 )
 from schemas.log import LogOut
 from schemas.product import Location, max_not_below_min
+from schemas.reservation import Hold, ReservationOut
 from schemas.warehouse import LevelOut
 
 Reason = optional_text(255)
@@ -97,7 +99,14 @@ class BatchTransfer(StockTransfer):
     action: Literal["transfer"]
 
 
-BatchItem = Annotated[BatchAdd | BatchReduce | BatchAdjust | BatchTransfer, Field(discriminator="action")]
+class BatchReserve(Hold):
+    """One line of an order: the batch's lines are held all together or not at all."""
+
+    action: Literal["reserve"]
+
+
+BatchItem = Annotated[BatchAdd | BatchReduce | BatchAdjust | BatchTransfer | BatchReserve,
+                      Field(discriminator="action")]
 
 
 class StockBatch(RequestBody):
@@ -146,9 +155,8 @@ class ProductSummaryOut(ResponseModel):
     category: str | None
 
 
-class StockOut(ResponseModel):
+class StockOut(HeldOut):
     product_id: int
-    quantity: int
     min_quantity: int
     max_quantity: int | None
     location: str | None
@@ -189,8 +197,20 @@ class BatchTransferResultOut(StockChangeOut):
     transfer: TransferOut
 
 
+class BatchReserveResultOut(StockChangeOut):
+    """A batch's reservation: it moves no stock (`log` is null)."""
+
+    reservation: ReservationOut
+
+
+class FulfilOut(ResponseModel):
+    reservation: ReservationOut
+    stock: StockOut
+    log: LogOut
+
+
 class BatchOut(ResponseModel):
-    results: list[BatchTransferResultOut | StockChangeOut]
+    results: list[BatchTransferResultOut | BatchReserveResultOut | StockChangeOut]
     dry_run: bool
 
 

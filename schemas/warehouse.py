@@ -2,9 +2,9 @@
 from datetime import datetime
 from typing import Literal
 
-from pydantic import ConfigDict, Field, StrictBool, computed_field, model_validator
+from pydantic import ConfigDict, Field, StrictBool, model_validator
 
-from schemas.common import PageQuery, RequestBody, ResponseModel, code, optional_text, required_text
+from schemas.common import HeldOut, PageQuery, RequestBody, ResponseModel, code, optional_text, required_text
 
 WarehouseCode = code()
 WarehouseName = required_text(200)
@@ -57,20 +57,12 @@ class WarehouseOut(ResponseModel):
     products: int = Field(description="How many live products hold stock here")
 
 
-class LevelOut(ResponseModel):
+class LevelOut(HeldOut):
     """A product's stock in one warehouse."""
 
     warehouse_id: int
     warehouse_code: str | None
-    quantity: int
-    reserved: int = Field(0, description="Held by active reservations (none are kept yet: always 0)")
     min_quantity: int
     max_quantity: int | None
     location: str | None
     is_low: bool
-
-    @computed_field
-    @property
-    def available(self) -> int:
-        """On hand less what is reserved."""
-        return self.quantity - self.reserved

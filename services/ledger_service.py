@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, func, or_, select
 
@@ -20,6 +20,7 @@ from models import (
     LEVEL_SIGN,
     TRANSFER_ACTIONS,
     MovementDaily,
+    Reservation,
     Stock,
     StockLevel,
     StockLog,
@@ -38,7 +39,14 @@ DAILY_COLUMNS = tuple(f"{action}_{kind}" for action in ACTIONS for kind in ("mov
 ACTION_TOTAL = {"in": "total_in", "out": "total_out", "adjust": "adjust_net"}
 # Adds movements to the totals of their day and shard (`movement_daily`), in the caller's transaction.
 DAILY_TOTALS = CounterUpsert(MovementDaily.__table__, ("day", "shard"), DAILY_COLUMNS)
-STOCK_COLUMNS = (Stock.product_id, Stock.quantity, *(getattr(Stock, name) for name in TOTALS))
+STOCK_COLUMNS = (Stock.product_id, Stock.quantity, Stock.reserved, *(getattr(Stock, name) for name in TOTALS))
+# What a level's active reservations hold, as its `reserved` must keep it (past-due ones
+# included: the next write of the product takes them off both).
+_ACTIVE_HOLDS = (
+    select(func.coalesce(func.sum(Reservation.quantity), 0))
+    .where(Reservation.product_id == StockLevel.product_id, Reservation.warehouse_id == StockLevel.warehouse_id,
+           Reservation.status == "active")
+    .scalar_subquery())
 # Rows per keyset read: each read is a short statement of its own, so a walk that
 # stops early leaves no half-read result on the connection, and a page overruns its time
 # by at most one read.
@@ -186,10 +194,11 @@ def _check_products(walk: _Walk, stock: Iterable, ledger: Iterable, levels: "_St
 
 
 def product_problems(product_id: int, stock_row, entries: Iterable, walk: _Walk,
-                     stored_levels: dict[int, int]) -> list[dict[str, Any]]:
+                     stored_levels: "dict[int, _Level]") -> list[dict[str, Any]]:
     """Every check of one product: its chain row by row, then the chain's end and running
     totals against its stock row (None when the stock row is gone), and its levels against
-    its level rows (`stored_levels`, warehouse id → quantity)."""
+    its level rows (`stored_levels`, by warehouse id), what those and the stock row keep
+    reserved included."""
     problems = []
     chain = _Chain(product_id)
     for entry in entries:
@@ -201,14 +210,15 @@ def product_problems(product_id: int, stock_row, entries: Iterable, walk: _Walk,
         walk.rows += 1
     if stock_row is None:
         return [*problems, {"product_id": product_id, "seq": chain.seq, "problem": "有流水但没有库存行"}]
-    _, quantity, *totals = stock_row
+    _, quantity, reserved, *totals = stock_row
     if chain.after != quantity:
         problems.append({"product_id": product_id, "seq": chain.seq,
                          "problem": f"库存为 {quantity}，流水最后结余为 {chain.after}"})
     if dict(zip(TOTALS, totals, strict=True)) != chain.totals:
         problems.append({"product_id": product_id, "seq": chain.seq, "problem": "库存行的累计数与流水不符"})
     problems += [{"product_id": product_id, "seq": chain.seq, "problem": problem}
-                 for problem in _stored_level_problems(chain, quantity, stored_levels)]
+                 for problem in _stored_level_problems(chain, quantity, stored_levels)
+                 + _reserved_problems(reserved, stored_levels)]
     return problems
 
 
@@ -237,18 +247,36 @@ def _level_problems(chain: _Chain, entry) -> list[str]:
     return problems
 
 
-def _stored_level_problems(chain: _Chain, total: int, stored: dict[int, int]) -> list[str]:
+def _reserved_problems(reserved: int, stored: "dict[int, _Level]") -> list[str]:
+    """Each level's `reserved` against its active reservations, and the product's against its levels'."""
+    problems = [f"仓库 {warehouse_id} 的预留数 {level.reserved} 与有效预留之和 {level.holds} 不符"
+                for warehouse_id, level in sorted(stored.items()) if level.reserved != level.holds]
+    levels_reserved = sum(level.reserved for level in stored.values())
+    if reserved != levels_reserved:
+        problems.append(f"预留数 {reserved} 与各仓预留之和 {levels_reserved} 不符")
+    return problems
+
+
+def _stored_level_problems(chain: _Chain, total: int, stored: "dict[int, _Level]") -> list[str]:
     """The level rows against the ledger's last level in each warehouse, and their sum against the total."""
     problems = []
     if chain.open_transfer is not None:
         problems.append(f"调拨 {chain.open_transfer.transfer_id} 的调出没有对应的调入")
     for warehouse_id in sorted(stored.keys() | chain.levels.keys()):
         kept, logged = stored.get(warehouse_id), chain.levels.get(warehouse_id, 0)
-        if kept is None or kept != logged:
-            problems.append(f"仓库 {warehouse_id} 的库存为 {kept}，该仓流水最后结余为 {logged}")
-    if sum(stored.values()) != total:
-        problems.append(f"各仓库存之和 {sum(stored.values())} 与总库存 {total} 不符")
+        if kept is None or kept.quantity != logged:
+            problems.append(f"仓库 {warehouse_id} 的库存为 {kept and kept.quantity}，该仓流水最后结余为 {logged}")
+    if sum(level.quantity for level in stored.values()) != total:
+        problems.append(f"各仓库存之和 {sum(level.quantity for level in stored.values())} 与总库存 {total} 不符")
     return problems
+
+
+class _Level(Protocol):
+    """A level row as verify reads it: its count, what it keeps reserved, what its active holds add up to."""
+
+    quantity: int
+    reserved: int
+    holds: int
 
 
 class _StoredLevels:
@@ -259,18 +287,19 @@ class _StoredLevels:
         self.rows = _level_rows(after, last)
         self.pending = next(self.rows, None)
 
-    def of(self, product_id: int) -> dict[int, int]:
-        """Warehouse id → quantity of this product's levels (products come in id order)."""
+    def of(self, product_id: int) -> "dict[int, _Level]":
+        """Warehouse id → this product's level row (products come in id order)."""
         found = {}
         while self.pending is not None and self.pending.product_id <= product_id:
             if self.pending.product_id == product_id:
-                found[self.pending.warehouse_id] = self.pending.quantity
+                found[self.pending.warehouse_id] = self.pending
             self.pending = next(self.rows, None)
         return found
 
 
 def _level_rows(after: int, last: int | None) -> Iterator:
-    rows = (select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity)
+    rows = (select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity, StockLevel.reserved,
+                   _ACTIVE_HOLDS.label("holds"))
             .order_by(StockLevel.product_id, StockLevel.warehouse_id).limit(CHUNK_ROWS))
     if last is not None:
         rows = rows.where(StockLevel.product_id <= last)

@@ -45,6 +45,7 @@ class _Entry:
     hash: str = ""
     on_behalf_of: str | None = None
     transfer_id: str | None = None
+    reservation_id: int | None = None
     hash_version: int = HASH_VERSION
 
     @property

@@ -2,9 +2,10 @@
 compare-and-set in SQL and appends its hash-chained ledger row in the same transaction."""
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 
+from flask import current_app
 from sqlalchemy import Select, and_, bindparam, false, func, insert, or_, select, update
 
 from db import db
@@ -16,6 +17,7 @@ from models import (
     HASH_VERSION,
     LEVEL_SIGN,
     Product,
+    Reservation,
     Stock,
     StockLevel,
     StockLog,
@@ -25,10 +27,12 @@ from models import (
 )
 from models.stock import LOW_ROWS, is_low_level
 from models.stock_level import LOW_LEVELS
-from models.types import utcnow
+from models.types import UTCDateTime, utcnow
 from schemas.common import MAX_STOCK
+from schemas.reservation import Hold, ReservationOut
 from schemas.stock import (
     BatchOut,
+    BatchReserveResultOut,
     BatchTransferResultOut,
     LowStockQuery,
     StockAdjust,
@@ -68,6 +72,7 @@ LOW_STOCK_ORDER = Ordering("shortage", (Stock.shortage.desc(), Stock.product_id.
 _STOCK_WITH_LEVELS = PreparedRead(
     views.STOCK.add_columns(*views.within(
         "level", warehouse_id=StockLevel.warehouse_id, warehouse_code=Warehouse.code, quantity=StockLevel.quantity,
+        reserved=views.LEVEL_RESERVED,
         min_quantity=StockLevel.min_quantity, max_quantity=StockLevel.max_quantity, location=StockLevel.location,
         is_low=StockLevel.is_low, warehouse_deleted_at=Warehouse.deleted_at))
     .outerjoin(StockLevel, StockLevel.product_id == Stock.product_id)
@@ -337,6 +342,9 @@ def _batch_step(stock: SimpleNamespace, levels: dict[int, SimpleNamespace], chan
         return BatchTransferResultOut.model_validate({"stock": stock, "log": transfer["logs"][0], "transfer": transfer})
     level = levels[change.warehouse_id] if change.warehouse_id is not None else next(
         level for level in levels.values() if level.is_default)
+    if change.action == "reserve":
+        reservation = hold(stock, level, change, actor)
+        return BatchReserveResultOut.model_validate({"stock": stock, "log": None, "reservation": reservation})
     log = record_change(stock, level, BATCH_ACTIONS[change.action], change, actor, daily=daily)
     return StockChangeOut.model_validate({"stock": stock, "log": log})
 
@@ -344,6 +352,8 @@ def _batch_step(stock: SimpleNamespace, levels: dict[int, SimpleNamespace], chan
 def _without_ids(result: StockChangeOut) -> None:
     """A dry run's ledger rows were never kept: they have no ids."""
     transferred = result.transfer.logs if isinstance(result, BatchTransferResultOut) else []
+    if isinstance(result, BatchReserveResultOut):
+        result.reservation.id = None
     for log in [result.log, *transferred]:
         if log is not None:
             log.id = None
@@ -373,7 +383,77 @@ def lock_stock(product_id: int) -> SimpleNamespace:
     rows = _LOCK_STOCK.run(db.session.connection(), product_id=product_id).rows
     if not rows:
         raise NotFound("商品不存在", {"product_id": product_id})
-    return views.shaped(rows[0])
+    stock = views.shaped(rows[0])
+    stock.expired = expire_past_due(stock) if stock.reserved else []
+    return stock
+
+
+def expire_past_due(stock: SimpleNamespace) -> list[dict]:
+    """Mark the locked product's active reservations that are past their time `expired`
+    and take what they held off its levels and its total (the reads have left them out
+    since that instant). Every write of the product locks it first, so each one counts
+    only holds that are still in time. Returns the reservations expired."""
+    connection = db.session.connection()
+    now = utcnow()
+    past_due = _PAST_DUE.run(connection, product_id=stock.product_id, now=now).rows
+    if not past_due:
+        return []
+    _EXPIRE.run(connection, product_id=stock.product_id, now=now)
+    for reservation in past_due:
+        announced("expired", SimpleNamespace(**{**reservation, "status": "expired", "updated_at": now}))
+    held: dict[int, int] = {}
+    for reservation in past_due:
+        held[reservation["warehouse_id"]] = held.get(reservation["warehouse_id"], 0) + reservation["quantity"]
+    for warehouse_id, quantity in sorted(held.items()):
+        _HOLD_IN_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=warehouse_id, delta=-quantity,
+                           now=now)
+    _HOLD_IN_STOCK.run(connection, product_id=stock.product_id, delta=-sum(held.values()), now=now)
+    stock.reserved -= sum(held.values())
+    return past_due
+
+
+def change_held(stock: SimpleNamespace, level: SimpleNamespace, delta: int) -> None:
+    """Add `delta` to what a locked level, and its product's total, hold."""
+    connection, now = db.session.connection(), utcnow()
+    _HOLD_IN_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=level.warehouse_id, delta=delta, now=now)
+    _HOLD_IN_STOCK.run(connection, product_id=stock.product_id, delta=delta, now=now)
+    stock.reserved += delta
+    level.reserved += delta
+
+
+def hold(stock: SimpleNamespace, level: SimpleNamespace, data: Hold, actor: str | None) -> SimpleNamespace:
+    """Reserve `data.quantity` units of a locked level, out of what it has available."""
+    if data.quantity > level.quantity - level.reserved:
+        raise insufficient(stock, level, data.quantity)
+    now = utcnow()
+    reservation = Reservation(
+        product_id=stock.product_id, warehouse_id=level.warehouse_id, quantity=data.quantity, fulfilled_quantity=0,
+        reference=data.reference, status="active", operator=actor or data.operator, created_at=now, updated_at=now,
+        expires_at=now + timedelta(seconds=data.expires_in or current_app.config["RESERVATION_TTL_SECONDS"]))
+    db.session.add(reservation)
+    db.session.flush()
+    change_held(stock, level, data.quantity)
+    return announced("created", reservation)
+
+
+def reservation_shown(reservation) -> SimpleNamespace:
+    """A reservation as its answer shows it, detached from the session."""
+    return SimpleNamespace(**{column.key: getattr(reservation, column.key)
+                              for column in Reservation.__table__.columns})
+
+
+def announced(kind: str, reservation) -> SimpleNamespace:
+    """The reservation as shown, its `reservation.<kind>` event recorded in the same transaction."""
+    shown = reservation_shown(reservation)
+    record_event(f"reservation.{kind}", ReservationOut.model_validate(shown).model_dump(mode="json"),
+                 product_id=shown.product_id, warehouse_id=shown.warehouse_id)
+    return shown
+
+
+def insufficient(stock: SimpleNamespace, level: SimpleNamespace, requested: int) -> InsufficientStock:
+    """The refusal of a request for more than a level has available."""
+    return InsufficientStock(details={"product_id": stock.product_id, "warehouse_id": level.warehouse_id,
+                                      "available": max(level.quantity - level.reserved, 0), "requested": requested})
 
 
 def lock_level(stock: SimpleNamespace, warehouse_id: int | None) -> SimpleNamespace:
@@ -394,7 +474,7 @@ def lock_level(stock: SimpleNamespace, warehouse_id: int | None) -> SimpleNamesp
         level.updated_at = utcnow()
         _INSERT_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=level.warehouse_id,
                           now=level.updated_at)
-        level.quantity, level.min_quantity, level.max_quantity, level.location = 0, 0, None, None
+        level.quantity, level.reserved, level.min_quantity, level.max_quantity, level.location = 0, 0, 0, None, None
     level.is_low = is_low_level(level.quantity, level.min_quantity)
     return level
 
@@ -418,7 +498,7 @@ def check_thresholds(stock) -> None:
 
 def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, movement,
                   actor: str | None = None, transfer_id: str | None = None,
-                  daily: DailyTotals | None = None) -> SimpleNamespace | None:
+                  daily: DailyTotals | None = None, reservation_id: int | None = None) -> SimpleNamespace | None:
     """Apply one movement to a locked level and its product's total (from `lock_level`
     and `lock_stock`, both kept up to date here) and append its ledger row and its
     `stock.changed` event (and `stock.low` when it made the product low); the log row
@@ -427,6 +507,10 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
 
     `actor` is the API key's name when the request carried one: it becomes the
     log's `operator`, and the client's own `operator` is kept as `on_behalf_of`.
+
+    Units leave a level (`out`, `transfer_out`) only from what is available, not held
+    by reservations; the `out` row that fulfils a reservation (`reservation_id`, whose
+    hold the caller has just taken off) only needs them on hand.
 
     `movement.quantity` is the units moved, and for `adjust` the level's new count
     (an adjust to the current count writes nothing and returns None). The total moves
@@ -445,9 +529,8 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
     level_after = amount if action == "adjust" else level_before + LEVEL_SIGN[action] * amount
     if level_after == level_before:  # only an adjust to the count already there
         return None
-    if level_after < 0:
-        raise InsufficientStock(details={"product_id": stock.product_id, "warehouse_id": level.warehouse_id,
-                                         "available": level_before, "requested": amount})
+    if level_after < 0 or (LEVEL_SIGN[action] < 0 and reservation_id is None and level_after < level.reserved):
+        raise insufficient(stock, level, amount)
     logged = level_after - level_before if action == "adjust" else amount
     before = stock.quantity
     after = before if transfer_id else before + level_after - level_before
@@ -471,6 +554,7 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
     log = _append_log(connection, stock, action, logged, before, after, movement, actor, now)
     log.warehouse_id, log.warehouse_code = level.warehouse_id, level.warehouse_code
     log.level_before, log.level_after, log.transfer_id = level_before, level_after, transfer_id
+    log.reservation_id = reservation_id
     log.hash_version = HASH_VERSION
     log.hash = chain_hash(log)
     log.id = _INSERT_LOG.run(connection, **vars(log)).lastrowid
@@ -496,7 +580,7 @@ def logged_row(log: SimpleNamespace) -> dict:
             "reason": log.reason, "operator": log.operator, "on_behalf_of": log.on_behalf_of, "sku": log.sku,
             "name": log.product_name, "created_at": log.created_at, "prev_hash": log.prev_hash, "hash": log.hash,
             "warehouse_id": log.warehouse_id, "warehouse_code": log.warehouse_code, "level_before": log.level_before,
-            "level_after": log.level_after, "transfer_id": log.transfer_id}
+            "level_after": log.level_after, "transfer_id": log.transfer_id, "reservation_id": log.reservation_id}
 
 
 def _who(movement, actor: str | None) -> tuple[str | None, str | None]:
@@ -533,7 +617,7 @@ def _append_log(connection, stock: SimpleNamespace, action: str, quantity: int, 
 
 # Statements of the write path, compiled once per database and run on the transaction's connection.
 _LOCK_STOCK = PreparedStatement(
-    views.STOCK.where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id")).with_for_update())
+    views.STORED_STOCK.where(Product.deleted_at.is_(None), Stock.product_id == bindparam("product_id")).with_for_update())
 _UPDATE_COUNT = PreparedStatement(
     update(Stock)
     .where(Stock.product_id == bindparam("stock_of"), Stock.quantity == bindparam("before"))
@@ -549,7 +633,7 @@ _UPDATE_COUNT = PreparedStatement(
 )
 _LEVEL_OF = (
     select(Warehouse.id.label("warehouse_id"), Warehouse.code.label("warehouse_code"),
-           func.coalesce(Warehouse.is_default, false()).label("is_default"), StockLevel.quantity,
+           func.coalesce(Warehouse.is_default, false()).label("is_default"), StockLevel.quantity, StockLevel.reserved,
            StockLevel.min_quantity, StockLevel.max_quantity, StockLevel.location)
     .select_from(Warehouse)
     .outerjoin(StockLevel, and_(StockLevel.warehouse_id == Warehouse.id,
@@ -559,7 +643,7 @@ _LEVEL_OF = (
 _LEVEL_IN = PreparedStatement(_LEVEL_OF.where(Warehouse.id == bindparam("warehouse_id")).with_for_update(read=True))
 _LEVEL_IN_DEFAULT = PreparedStatement(_LEVEL_OF.where(Warehouse.is_default.is_(True)).with_for_update(read=True))
 _INSERT_LEVEL = PreparedStatement(insert(StockLevel).values(
-    product_id=bindparam("product_id"), warehouse_id=bindparam("warehouse_id"), quantity=0, min_quantity=0,
+    product_id=bindparam("product_id"), warehouse_id=bindparam("warehouse_id"), quantity=0, reserved=0, min_quantity=0,
     updated_at=bindparam("now")))
 _UPDATE_LEVEL = PreparedStatement(
     update(StockLevel)
@@ -577,5 +661,22 @@ _LAST_LOG = PreparedStatement(
     .order_by(StockLog.seq.desc())
     .limit(1)
 )
+_PAST_DUE = PreparedStatement(
+    select(Reservation)
+    .where(Reservation.product_id == bindparam("product_id"), Reservation.status == "active",
+           Reservation.expires_at <= bindparam("now", type_=UTCDateTime))
+    .order_by(Reservation.id))
+_EXPIRE = PreparedStatement(
+    update(Reservation)
+    .where(Reservation.product_id == bindparam("product_id"), Reservation.status == "active",
+           Reservation.expires_at <= bindparam("now", type_=UTCDateTime))
+    .values(status="expired", updated_at=bindparam("now", type_=UTCDateTime)))
+_HOLD_IN_LEVEL = PreparedStatement(
+    update(StockLevel)
+    .where(StockLevel.product_id == bindparam("product_id"), StockLevel.warehouse_id == bindparam("warehouse_id"))
+    .values(reserved=StockLevel.reserved + bindparam("delta"), updated_at=bindparam("now")))
+_HOLD_IN_STOCK = PreparedStatement(
+    update(Stock).where(Stock.product_id == bindparam("product_id"))
+    .values(reserved=Stock.reserved + bindparam("delta"), updated_at=bindparam("now")))
 _INSERT_LOG = PreparedStatement(insert(StockLog).values(
     {column.key: bindparam(column.key) for column in StockLog.__table__.columns if column.key != "id"}))

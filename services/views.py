@@ -8,9 +8,9 @@ tracking) costs several times the rows themselves: a page of 20 products spent
 from collections.abc import Mapping
 from types import SimpleNamespace
 
-from sqlalchemy import ColumnElement, false, func, join, select
+from sqlalchemy import ColumnElement, case, false, func, join, select
 
-from models import Product, Stock, StockLevel, StockLog, Warehouse
+from models import Product, Reservation, Stock, StockLevel, StockLog, Warehouse, utc_now
 
 
 def within(part: str, **columns: ColumnElement) -> list[ColumnElement]:
@@ -18,21 +18,43 @@ def within(part: str, **columns: ColumnElement) -> list[ColumnElement]:
     return [column.label(f"{part}.{name}") for name, column in columns.items()]
 
 
+def still_held(stored: ColumnElement, *place: ColumnElement) -> ColumnElement:
+    """What a product or level holds as of now: its stored `reserved` less its active
+    reservations already past their time, which hold nothing from that instant on (the
+    next write of the product marks them expired). Nothing stored: nothing to look up."""
+    past_due = select(func.coalesce(func.sum(Reservation.quantity), 0)).where(
+        *place, Reservation.status == "active", Reservation.expires_at <= utc_now()).scalar_subquery()
+    return case((stored > 0, stored - past_due), else_=0)
+
+
+STOCK_RESERVED = still_held(Stock.reserved, Reservation.product_id == Stock.product_id).label("reserved")
+LEVEL_RESERVED = still_held(StockLevel.reserved, Reservation.product_id == StockLevel.product_id,
+                            Reservation.warehouse_id == StockLevel.warehouse_id)
 PRODUCT = select(
     Product.id, Product.name, Product.description, Product.price, Product.category, Product.sku, Product.barcode,
     Product.created_at, Product.updated_at, Product.version,
-    *within("stock", quantity=Stock.quantity, min_quantity=Stock.min_quantity, max_quantity=Stock.max_quantity,
+    *within("stock", quantity=Stock.quantity, reserved=STOCK_RESERVED, min_quantity=Stock.min_quantity,
+             max_quantity=Stock.max_quantity,
              location=Stock.location, is_low=Stock.is_low),
 ).select_from(join(Product, Stock))
-STOCK = select(
-    Stock.product_id, Stock.quantity, Stock.min_quantity, Stock.max_quantity, Stock.location, Stock.is_low.label("is_low"),
-    Stock.updated_at,
-    *within("product", id=Product.id, name=Product.name, sku=Product.sku, category=Product.category),
-).select_from(join(Stock, Product))
+
+
+def _stock(reserved: ColumnElement):
+    return select(
+        Stock.product_id, Stock.quantity, reserved.label("reserved"), Stock.min_quantity, Stock.max_quantity,
+        Stock.location, Stock.is_low.label("is_low"), Stock.updated_at,
+        *within("product", id=Product.id, name=Product.name, sku=Product.sku, category=Product.category),
+    ).select_from(join(Stock, Product))
+
+
+STOCK = _stock(STOCK_RESERVED)
+# The write path's: what is stored, settled under the product's lock before it counts.
+STORED_STOCK = _stock(Stock.reserved)
 LOG = select(StockLog.__table__)
 # A product's level in one warehouse (schemas.warehouse.LevelOut), with its warehouse's code.
 LEVEL = select(
     StockLevel.product_id, StockLevel.warehouse_id, Warehouse.code.label("warehouse_code"), StockLevel.quantity,
+    LEVEL_RESERVED.label("reserved"),
     StockLevel.min_quantity, StockLevel.max_quantity, StockLevel.location, StockLevel.is_low.label("is_low"),
     StockLevel.updated_at,
 ).select_from(join(StockLevel, Warehouse))

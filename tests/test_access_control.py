@@ -84,7 +84,7 @@ def test_role_matrix(secure_app, keys, rule, endpoint, blueprint, method):
     assert product.status_code == 201
     log_id = client.get("/api/logs/", headers=bearer(keys["viewer"])).get_json()["data"]["items"][0]["id"]
     ids = {"product_id": product.get_json()["data"]["id"], "log_id": log_id, "warehouse_id": 1, "path": "index.css",
-           "filename": "missing.txt", "action": "in", "webhook_id": 1}
+           "filename": "missing.txt", "action": "in", "webhook_id": 1, "reservation_id": 1}
     url = re.sub(r"<(?:[^:>]+:)?(\w+)>", lambda m: str(ids[m.group(1)]), rule)
     needed = required_role(endpoint, blueprint, method)
     for caller in CALLERS:

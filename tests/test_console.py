@@ -126,8 +126,8 @@ def test_create_product_from_the_form(client):
     product_id = int(response.headers["Location"].rsplit("/", 1)[1])
     data = client.get(f"/api/products/{product_id}").get_json()["data"]
     assert data["name"] == "无线鼠标" and data["price"] == 59.9 and data["description"] is None
-    assert data["stock"] == {"quantity": 4, "min_quantity": 10, "max_quantity": None, "location": "A区-01",
-                             "is_low": True}
+    assert data["stock"] == {"quantity": 4, "reserved": 0, "available": 4, "min_quantity": 10, "max_quantity": None,
+                             "location": "A区-01", "is_low": True}
     page = html(client.get(response.headers["Location"]))
     assert "已创建商品「无线鼠标」" in page and "低库存" in page
 

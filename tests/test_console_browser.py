@@ -395,3 +395,51 @@ def test_a_person_keeps_stock_in_two_warehouses(browser, live_server):
         assert visit.problems == []
     finally:
         visit.close()
+
+
+def test_a_person_fulfils_and_releases_reservations(browser, live_server):
+    """Reservations made through the API show on the product page (reserved, available,
+    the holds and until when); the reservations page filters them and fulfils or
+    releases each one."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    created = requests.post(f"{live_server.url}/api/products/", timeout=60, json={
+        "name": "机械键盘", "sku": "KEY-01", "price": 299, "initial_quantity": 10})
+    assert created.status_code == 201, created.text
+    product_id = created.json()["data"]["id"]
+    held = [requests.post(f"{live_server.url}/api/reservations/", timeout=60, json={
+        "product_id": product_id, "quantity": quantity, "reference": reference}).json()["data"]["id"]
+        for quantity, reference in ((3, "订单-1001"), (2, "订单-1002"))]
+    visit = Visit(browser, live_server.url, prefix="reservations-")
+    page = visit.page
+    try:
+        visit.goto(f"/console/products/{product_id}")
+        expect(page.get_by_test_id("reserved")).to_have_text("5")
+        expect(page.get_by_test_id("available")).to_have_text("5")
+        expect(page.get_by_test_id("reservations").locator("tbody tr")).to_have_count(2)
+        visit.shot("product")
+        visit.goto("/console/products")
+        expect(page.get_by_test_id("held-note")).to_have_text("已预留 5 · 可用 5")
+
+        nav(page, "预留").click()
+        page.get_by_label("订单号").fill("订单-1001")
+        page.get_by_role("button", name="筛选").click()
+        rows = page.get_by_test_id("reservations").locator("tbody tr")
+        expect(rows).to_have_count(1)
+        page.get_by_test_id(f"reservation-{held[0]}").get_by_test_id("fulfil").click()
+        expect(page.get_by_role("status")).to_contain_text(f"预留 {held[0]} 已出库 3 件")
+        expect(page.get_by_test_id(f"reservation-{held[0]}").get_by_test_id("status")).to_have_text("已出库")
+
+        visit.goto("/console/reservations?status=active")
+        page.get_by_test_id(f"reservation-{held[1]}").get_by_test_id("release").click()
+        expect(page.get_by_role("status")).to_contain_text(f"预留 {held[1]} 已释放")
+        expect(page.get_by_test_id("reservations")).to_contain_text("没有预留")
+        visit.shot("list")
+
+        visit.goto(f"/console/products/{product_id}")
+        expect(page.get_by_test_id("quantity")).to_contain_text("7")
+        expect(page.get_by_test_id("reserved")).to_have_text("0")
+        assert visit.problems == []
+    finally:
+        visit.close()

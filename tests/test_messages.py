@@ -70,4 +70,4 @@ def test_query_errors_are_chinese(client, path, field, message):
 def test_a_bad_batch_action_names_the_choices_in_chinese(client):
     details = assert_error(client.post("/api/stock/batch", json={"changes": [{"action": "sell"}]}), 400,
                            "VALIDATION_ERROR")
-    assert details["changes.0"] == "'action' 必须是 'add'、'reduce'、'adjust' 或 'transfer' 之一"
+    assert details["changes.0"] == "'action' 必须是 'add'、'reduce'、'adjust'、'transfer' 或 'reserve' 之一"

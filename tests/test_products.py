@@ -90,7 +90,8 @@ def test_list_items_carry_stock(client, create_product):
     create_product(initial_quantity=3, min_quantity=5)
     (item,) = list_products(client)["items"]
     assert PRODUCT_FIELDS <= item.keys()
-    assert item["stock"] == {"quantity": 3, "min_quantity": 5, "max_quantity": None, "location": None, "is_low": True}
+    assert item["stock"] == {"quantity": 3, "reserved": 0, "available": 3, "min_quantity": 5, "max_quantity": None,
+                             "location": None, "is_low": True}
 
 
 def test_q_matches_name_sku_and_description(client, create_product):
@@ -263,7 +264,8 @@ def test_get_answers_what_create_answered(client, create_product):
     data = get_product(client, made["id"])
     assert data == made
     assert PRODUCT_FIELDS <= data.keys()
-    assert data["stock"] == {"quantity": 1, "min_quantity": 2, "max_quantity": 50, "location": "A-01", "is_low": True}
+    assert data["stock"] == {"quantity": 1, "reserved": 0, "available": 1, "min_quantity": 2,
+                             "max_quantity": 50, "location": "A-01", "is_low": True}
 
 
 def test_timestamps_are_utc_with_offset(client, create_product):
@@ -285,7 +287,8 @@ def test_create_answers_201_with_location(client):
     assert get_product(client, data["id"]) == data
     assert data["name"] == "订书机" and data["sku"] == "STAPLER-1" and data["price"] == 12.5
     assert data["description"] is None
-    assert data["stock"] == {"quantity": 0, "min_quantity": 0, "max_quantity": None, "location": None, "is_low": False}
+    assert data["stock"] == {"quantity": 0, "reserved": 0, "available": 0, "min_quantity": 0,
+                             "max_quantity": None, "location": None, "is_low": False}
 
 
 def test_create_without_initial_quantity_logs_nothing(client, create_product):
@@ -391,7 +394,8 @@ def test_update_null_clears_optional_fields(client, create_product, update):
 def test_update_sets_stock_settings_but_never_the_count(client, create_product, update):
     product = create_product(initial_quantity=3)
     after = ok(update(product["id"], {"min_quantity": 5, "max_quantity": 10, "location": "B-02"}))
-    assert after["stock"] == {"quantity": 3, "min_quantity": 5, "max_quantity": 10, "location": "B-02", "is_low": True}
+    assert after["stock"] == {"quantity": 3, "reserved": 0, "available": 3, "min_quantity": 5,
+                              "max_quantity": 10, "location": "B-02", "is_low": True}
     assert len(product_logs(client, product["id"])) == 1
 
 

@@ -135,7 +135,7 @@ def test_adjust_sets_min_max_and_location(client, create_product):
     expected = {"quantity": 3, "min_quantity": 5, "max_quantity": 20, "location": "B-07", "is_low": True}
     assert {key: data["stock"][key] for key in expected} == expected
     assert stock_of(client, product["id"]) == data["stock"]
-    assert ok(client.get(f"/api/products/{product['id']}"))["stock"] == expected
+    assert ok(client.get(f"/api/products/{product['id']}"))["stock"] == {**expected, "reserved": 0, "available": 3}
 
 
 def test_adjust_with_count_and_settings_applies_both(client, create_product):

@@ -14,6 +14,7 @@ from routes.console import (  # noqa: E402, F401
     dashboard,
     logs,
     products,
+    reservations,
     session,
     stock,
     warehouses,

@@ -1,6 +1,7 @@
 """Product pages: the searchable list, a product's page, create, edit and delete."""
 from flask import flash, redirect, render_template, request, url_for
 
+from models import STATUSES
 from routes.access import actor_name
 from routes.console import bp
 from routes.console.common import (
@@ -12,7 +13,8 @@ from routes.console.common import (
 )
 from schemas.log import LedgerPageQuery
 from schemas.product import PRODUCT_SORTS, ProductCreate, ProductQuery, ProductUpdate
-from services import dashboard_service, log_service, product_service, stock_service
+from schemas.reservation import ReservationQuery
+from services import dashboard_service, log_service, product_service, reservation_service, stock_service
 from utils.display_time import format_moment
 from utils.exceptions import AppError, PreconditionFailed
 
@@ -58,6 +60,9 @@ def product(product_id: int):
     return render_template(
         "console/product.html", product=item,
         levels=[] if item.deleted_at else stock_service.get_stock(product_id).levels,
+        held=None if item.deleted_at else reservation_service.list_reservations(
+            ReservationQuery(product_id=product_id, status="active", per_page=PER_PAGE)),
+        status_labels=STATUSES,
         logs=log_service.product_logs(product_id, paging),
         history=_chart_points(dashboard_service.quantity_history(product_id)),
     )
