@@ -298,20 +298,25 @@ class _StoredLevels:
 
 
 def _level_rows(after: int, last: int | None) -> Iterator:
-    rows = (select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity, StockLevel.reserved,
-                   _ACTIVE_HOLDS.label("holds"))
-            .order_by(StockLevel.product_id, StockLevel.warehouse_id).limit(CHUNK_ROWS))
+    rows = select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity, StockLevel.reserved,
+                  _ACTIVE_HOLDS.label("holds"))
+    return _in_key_chunks(rows, StockLevel.product_id, StockLevel.warehouse_id, after, last)
+
+
+def _in_key_chunks(rows, product_id, second, after: int, last: int | None) -> Iterator:
+    """The rows of the products after `after` (up to `last`) in (product_id, second)
+    order, read in keyset chunks: each chunk a short statement of its own."""
+    rows = rows.order_by(product_id, second).limit(CHUNK_ROWS)
     if last is not None:
-        rows = rows.where(StockLevel.product_id <= last)
-    position = StockLevel.product_id > after
+        rows = rows.where(product_id <= last)
+    position = product_id > after
     while True:
         chunk = db.session.connection().execute(rows.where(position)).all()
         yield from chunk
         if len(chunk) < CHUNK_ROWS:
             return
-        end = chunk[-1]
-        position = and_(StockLevel.product_id >= end.product_id, or_(
-            StockLevel.product_id > end.product_id, StockLevel.warehouse_id > end.warehouse_id))
+        end_product, end_second = getattr(chunk[-1], product_id.key), getattr(chunk[-1], second.key)
+        position = and_(product_id >= end_product, or_(product_id > end_product, second > end_second))
 
 
 def _by_product(stock: Iterable, ledger: Iterable) -> Iterator[tuple[int, Any, Iterable]]:
@@ -350,18 +355,7 @@ def _chunked_stock_rows(after: int) -> Iterator:
 def _ledger_rows(after: int, last: int | None = None) -> Iterator:
     """Ledger rows of the products after `after` (up to `last`) in (product_id, seq)
     order, read in keyset chunks through the unique index."""
-    rows = select(*StockLog.__table__.columns).order_by(StockLog.product_id, StockLog.seq).limit(CHUNK_ROWS)
-    if last is not None:
-        rows = rows.where(StockLog.product_id <= last)
-    position = StockLog.product_id > after
-    while True:
-        chunk = db.session.connection().execute(rows.where(position)).all()
-        yield from chunk
-        if len(chunk) < CHUNK_ROWS:
-            return
-        end = chunk[-1]
-        position = and_(StockLog.product_id >= end.product_id, or_(
-            StockLog.product_id > end.product_id, StockLog.seq > end.seq))
+    return _in_key_chunks(select(*StockLog.__table__.columns), StockLog.product_id, StockLog.seq, after, last)
 
 
 def _day_chunk_end(after_day: date) -> date | None:

@@ -255,3 +255,22 @@ def test_the_hash_version_is_part_of_a_rows_hash(app, client, create_product):
         db.session.execute(text("UPDATE stock_logs SET hash_version = 1"))
         db.session.commit()
     assert any("hash" in problem["problem"] for problem in verify(client)["problems"])
+
+
+def test_verify_reads_levels_and_rows_in_chunks_of_any_size(app, client, create_product, monkeypatch):
+    """Keyset chunks of one row: every level and ledger row is still checked once, and a
+    tampered level on a later chunk is still found."""
+    from services import ledger_service
+    other = new_warehouse(client, "WH-C")["id"]
+    products = [create_product(initial_quantity=5)["id"] for _ in range(3)]
+    for product in products:
+        move(client, "transfer", product_id=product, from_warehouse_id=default_id(client), to_warehouse_id=other,
+             quantity=2)
+    whole = verify(client)
+    monkeypatch.setattr(ledger_service, "CHUNK_ROWS", 1)
+    assert verify(client) == whole and whole["problems"] == [] and whole["logs_checked"] == 9
+    with app.app_context():
+        db.session.execute(text("UPDATE stock_levels SET quantity = 9 WHERE product_id = :last AND warehouse_id = :other"),
+                           {"last": products[-1], "other": other})
+        db.session.commit()
+    assert {problem["product_id"] for problem in verify(client)["problems"]} == {products[-1]}
