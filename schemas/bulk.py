@@ -22,6 +22,9 @@ COLUMNS = {
     "quantity": ("quantity", "数量"),
     "expected_quantity": ("expected_quantity", "账面数量"),
 }
+# Columns the stock export writes to be read, not imported: an import passes over them.
+READ_ONLY_COLUMNS = {"reserved": ("reserved", "预留"), "available": ("available", "可用")}
+READ_ONLY_HEADERS = frozenset(alias.lower() for aliases in READ_ONLY_COLUMNS.values() for alias in aliases)
 NUMBER_FIELDS = {"price", "min_quantity", "max_quantity", "quantity", "expected_quantity"}
 
 

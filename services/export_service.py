@@ -10,6 +10,7 @@ import heartbeat
 from db import db
 from models import Product, Stock, StockLevel, StockLog, Warehouse
 from schemas.bulk import LogExportQuery, StockExportQuery
+from services import views
 from services.log_service import log_filters
 from services.stock_service import live_warehouse
 from services.transaction import begin_snapshot
@@ -20,8 +21,9 @@ PRODUCT_COLUMNS = ("sku", "name", "barcode", "price", "category", "description",
                    "location")
 # `quantity` and `expected_quantity` both hold the level as exported: edit `quantity`,
 # import, and a row whose level moved since is refused instead of erasing that change.
-STOCK_COLUMNS = ("sku", "name", "warehouse", "quantity", "expected_quantity", "min_quantity", "max_quantity",
-                 "location")
+# `reserved` and `available` are for reading; an import passes over them.
+STOCK_COLUMNS = ("sku", "name", "warehouse", "quantity", "expected_quantity", "reserved", "available",
+                 "min_quantity", "max_quantity", "location")
 LOG_COLUMNS = ("id", "created_at", "product_id", "sku", "name", "action", "quantity", "before_quantity",
                "after_quantity", "reason", "operator", "on_behalf_of", "seq", "hash")
 
@@ -32,7 +34,8 @@ PRODUCTS = (select(Product.id, *(getattr(Product, c) for c in PRODUCT_COLUMNS[:6
 # The settings columns are the product's (what the import sets), so a level's row
 # imports back unchanged; the level's own thresholds are set with an adjust.
 LEVELS = (select(StockLevel.product_id, StockLevel.warehouse_id, Product.sku, Product.name, Warehouse.code,
-                 StockLevel.quantity, Stock.min_quantity, Stock.max_quantity, Stock.location)
+                 StockLevel.quantity, views.LEVEL_RESERVED.label("reserved"), Stock.min_quantity, Stock.max_quantity,
+                 Stock.location)
           .join(Product, Product.id == StockLevel.product_id).join(Stock, Stock.product_id == StockLevel.product_id)
           .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
           .where(StockLevel.deleted_at.is_(None), Product.deleted_at.is_(None)))
@@ -77,8 +80,8 @@ def stock_rows(query: StockExportQuery) -> Iterator[tuple]:
     begin_snapshot()
     levels = LEVELS if query.warehouse_id is None else LEVELS.where(StockLevel.warehouse_id == query.warehouse_id)
     for row in _pages(levels, StockLevel.product_id, StockLevel.warehouse_id):
-        yield (row.sku, row.name, row.code, row.quantity, row.quantity, row.min_quantity, row.max_quantity,
-               row.location)
+        yield (row.sku, row.name, row.code, row.quantity, row.quantity, row.reserved, row.quantity - row.reserved,
+               row.min_quantity, row.max_quantity, row.location)
 
 
 def movements(query: LogExportQuery) -> Select:

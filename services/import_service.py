@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from db import db
 from models import NO_CATEGORY, Product, Stock, StockLevel, Warehouse, shard_of
 from models.types import utcnow
-from schemas.bulk import COLUMNS, NUMBER_FIELDS, ImportRow
+from schemas.bulk import COLUMNS, NUMBER_FIELDS, READ_ONLY_HEADERS, ImportRow
 from schemas.product import ProductOut
 from schemas.stock import StockAdjust
 from services import stock_service, views
@@ -120,6 +120,8 @@ def _columns(header: list[str], errors: list[dict]) -> dict[str, int]:
         name = FIELD_BY_HEADER.get(title.lower())
         if not title:
             _error(errors, HEADER_ROW, None, f"第 {index + 1} 列没有表头")
+        elif name is None and title.lower() in READ_ONLY_HEADERS:
+            continue  # what the stock export shows for reading (reserved, available)
         elif name is None:
             _error(errors, HEADER_ROW, title, "未知的列（可用：" + "、".join(a for c in COLUMNS.values() for a in c) + "）")
         elif name in columns:

@@ -143,8 +143,8 @@ def test_one_bad_row_changes_nothing_and_every_bad_row_and_column_is_named(clien
 
 def test_a_count_is_a_compare_and_set_so_an_old_stocktake_cannot_erase_later_sales(client, catalogue):
     sheet = read_csv(client.get("/api/export/stock").data)
-    assert sheet[0] == ["sku", "name", "warehouse", "quantity", "expected_quantity", "min_quantity", "max_quantity",
-                        "location"]
+    assert sheet[0] == ["sku", "name", "warehouse", "quantity", "expected_quantity", "reserved", "available",
+                        "min_quantity", "max_quantity", "location"]
     assert sheet[1][:5] == ["茶-001", "西湖龙井 250g", "DEFAULT", "12", "12"]
     ok(client.post("/api/stock/reduce", json={"product_id": catalogue[0]["id"], "quantity": 2}))  # sold after the export
     sheet[1][3], sheet[2][3] = "11", "4"  # counted: 11 of the tea, 4 bottles of water
@@ -165,9 +165,10 @@ def test_a_product_in_two_warehouses_exports_a_row_per_level_and_counts_each_lev
     shanghai = ok(client.post("/api/warehouses/", json={"code": "SH", "name": "上海仓"}), 201)["id"]
     ok(client.post("/api/stock/transfer", json={"product_id": tea, "from_warehouse_id": default,
                                                 "to_warehouse_id": shanghai, "quantity": 5}))
+    ok(client.post("/api/reservations/", json={"product_id": tea, "warehouse_id": shanghai, "quantity": 1}), 201)
     sheet = read_csv(client.get("/api/export/stock").data)
-    assert [row[:5] for row in sheet[1:3]] == [["茶-001", "西湖龙井 250g", "DEFAULT", "7", "7"],
-                                                ["茶-001", "西湖龙井 250g", "SH", "5", "5"]]
+    assert [row[:7] for row in sheet[1:3]] == [["茶-001", "西湖龙井 250g", "DEFAULT", "7", "7", "0", "7"],
+                                                ["茶-001", "西湖龙井 250g", "SH", "5", "5", "1", "4"]]
     assert read_csv(client.get(f"/api/export/stock?warehouse_id={shanghai}").data)[1:] == [sheet[2]]
     assert ok(send(client, csv_bytes(sheet)))["unchanged"] == len(sheet) - 1
     sheet[2][3] = "3"  # counted in Shanghai: 3
