@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+import heartbeat
 from db import db
 from models import NO_CATEGORY, Product, Stock, StockLevel, Warehouse, shard_of
 from models.types import utcnow
@@ -24,7 +25,7 @@ from schemas.bulk import COLUMNS, NUMBER_FIELDS, READ_ONLY_HEADERS, ImportRow
 from schemas.product import ProductOut
 from schemas.stock import StockAdjust
 from services import stock_service, views
-from services.event_service import record_event
+from services.event_service import EventBatch
 from services.product_counts import count_live
 from services.spreadsheet import Limits, Table, cell_text, read_table
 from services.transaction import run_in_write_transaction
@@ -381,10 +382,12 @@ class _Import:
         """Each created or changed product's event, as it reads after the import (its
         count included), in the import's transaction (services/event_service.py)."""
         for start in range(0, len(ids), CHUNK):
+            events = EventBatch()
             rows = db.session.execute(views.PRODUCT.where(Product.id.in_(ids[start:start + CHUNK]))).mappings()
             for row in rows:
                 product = ProductOut.model_validate(views.shaped(row)).model_dump(mode="json", by_alias=True)
-                record_event(event_type, product, product_id=product["id"])
+                events.add(event_type, product, product_id=product["id"])
+            events.write()
 
     def _ids_of(self, skus: list[str]) -> dict[str, int]:
         ids: dict[str, int] = {}
@@ -394,17 +397,17 @@ class _Import:
         return ids
 
     def _count(self, counts: list[tuple[int, ImportRow, dict]]) -> None:
-        """Each count as a stocktake `adjust` of its level, by the caller, in the order
-        every write locks: product id, then warehouse id."""
-        ordered = sorted(counts, key=lambda item: (item[2]["id"], item[0]))
-        for done, (warehouse_id, row, product) in enumerate(ordered, start=1):
-            stock = stock_service.lock_stock(product["id"])
-            level = stock_service.lock_level(stock, warehouse_id)
-            movement = StockAdjust(product_id=product["id"], warehouse_id=warehouse_id, quantity=row.quantity,
-                                   reason=STOCKTAKE_REASON, expected_quantity=row.expected_quantity)
-            stock_service.record_change(stock, level, "adjust", movement, self.actor)
-            self._progress("counting stock", done, len(counts))
+        """Each count as a stocktake `adjust` of its level, by the caller."""
+        stock_service.record_counts(
+            [StockAdjust(product_id=product["id"], warehouse_id=warehouse_id, quantity=row.quantity,
+                         reason=STOCKTAKE_REASON, expected_quantity=row.expected_quantity)
+             for warehouse_id, row, product in counts],
+            self.actor, lambda done, total: self._progress("counting stock", done, total))
 
     def _progress(self, stage: str, done: int, total: int) -> None:
-        if self.progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
-            self.progress(stage, done, total)
+        """Report a step done: to the CLI's progress bar, and to gunicorn's master (a large
+        import on a busy database may run past the worker timeout while it progresses)."""
+        if done % PROGRESS_EVERY == 0 or done == total:
+            heartbeat.beat()
+            if self.progress is not None:
+                self.progress(stage, done, total)

@@ -9,6 +9,7 @@ import zipfile
 import pytest
 from openpyxl import Workbook, load_workbook
 
+from services import stock_service
 from tests.helpers import assert_error, ok
 from tests.test_access_control import bearer, issue_keys, make_app
 
@@ -201,6 +202,30 @@ def test_counts_are_adjust_movements_on_the_ledger_by_the_caller(db_url):
     assert ok(client.get("/api/logs/verify", headers=bearer(keys["viewer"])))["problems"] == []
     exported = client.get("/api/export/logs", headers=bearer(keys["viewer"]))
     assert exported.status_code == 200 and len(read_csv(exported.data)) == 3
+
+
+def test_counts_in_rounds_chain_each_product_and_announce_each_movement(client, create_product, monkeypatch):
+    monkeypatch.setattr(stock_service, "COUNT_CHUNK", 2)  # counts are written a few products at a time
+    tea = create_product(sku="C-1", initial_quantity=6)
+    rice = create_product(sku="C-2", initial_quantity=5, min_quantity=2)
+    ok(client.post("/api/warehouses/", json={"code": "SH", "name": "上海仓"}), 201)
+    before = len(ok(client.get("/api/events/?after=0&limit=500"))["items"])
+    body = csv_bytes([["sku", "name", "price", "warehouse", "quantity"], ["C-1", "测试商品", "19.99", "DEFAULT", "4"],
+                      ["C-1", "测试商品", "19.99", "SH", "2"], ["C-2", "测试商品", "19.99", "DEFAULT", "1"], ["C-3", "新品", "3", "", "9"]])
+    assert ok(send(client, body))["stock_adjusted"] == 4
+    logs = list(reversed(ok(client.get("/api/logs/?per_page=100"))["items"]))[-4:]
+    assert [(log["sku"], log["seq"], log["quantity"], log["before_quantity"], log["after_quantity"],
+             log["warehouse_code"], log["level_before"], log["level_after"], log["reason"]) for log in logs] == [
+        ("C-1", 2, -2, 6, 4, "DEFAULT", 6, 4, "导入盘点"), ("C-1", 3, 2, 4, 6, "SH", 0, 2, "导入盘点"),
+        ("C-2", 2, -4, 5, 1, "DEFAULT", 5, 1, "导入盘点"), ("C-3", 1, 9, 0, 9, "DEFAULT", 0, 9, "导入盘点")]
+    assert [log["prev_hash"] for log in logs[1:2]] == [logs[0]["hash"]]
+    stocks = {s["product_id"]: s for s in (ok(client.get(f"/api/stock/product/{p['id']}")) for p in (tea, rice))}
+    assert (stocks[tea["id"]]["quantity"], stocks[rice["id"]]["quantity"], stocks[rice["id"]]["is_low"]) == (6, 1, True)
+    events = ok(client.get("/api/events/?after=0&limit=500"))["items"][before:]
+    assert [e["data"] for e in events if e["type"] == "stock.changed"] == logs
+    assert [e["data"]["sku"] for e in events if e["type"] == "stock.low"] == ["C-2"]
+    report = ok(client.get("/api/logs/verify"))
+    assert report["problems"] == [] and report["complete"]
 
 
 ROWS = [["商品编码", "名称", "价格", "分类", "描述", "最低库存", "最高库存", "库位", "仓库", "数量"],

@@ -1,6 +1,6 @@
-"""Imports and exports on the production stack: a 50,000-row file in one request under
-gunicorn's timeout, files past the JSON body limit through the project's Nginx site, and an
-export streamed by a worker while it reads."""
+"""Imports and exports on the production stack: a 50,000-row file in one request, files
+past the JSON body limit through the project's Nginx site, and an export streamed by a
+worker while it reads."""
 import csv
 import io
 import os
@@ -32,11 +32,11 @@ def catalogue_csv(rows: int) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")),
-                    reason="the 50,000-row figure is SQLite's; on MySQL/MariaDB each count's statements are "
-                           "network round trips and the import outlasts the worker timeout: use the CLI there")
 @pytest.mark.workers(1)
-def test_fifty_thousand_rows_import_in_one_request_under_the_worker_timeout(live_server):
+def test_fifty_thousand_rows_import_in_one_request_the_worker_reporting_progress(live_server):
+    """On a quiet machine the import takes about half of gunicorn's timeout (SQLite and
+    MariaDB: docs/import-export.md); on a busy one it may take longer, and the worker,
+    reporting each step to gunicorn's master, is not killed halfway."""
     body = catalogue_csv(ROWS)
     started = time.monotonic()
     response = requests.post(f"{live_server.url}/api/import/products", data=body,
@@ -44,7 +44,6 @@ def test_fifty_thousand_rows_import_in_one_request_under_the_worker_timeout(live
     seconds = time.monotonic() - started
     assert response.status_code == 200, response.text[:2000]
     assert response.json()["data"]["created"] == ROWS and response.json()["data"]["stock_adjusted"] == ROWS
-    assert seconds < GUNICORN_TIMEOUT
     print(f"\n{ROWS} rows imported in {seconds:.1f} s: {ROWS / seconds:,.0f} rows/s")
     again = requests.post(f"{live_server.url}/api/import/products?dry_run=true", data=body,
                           headers={"Content-Type": "text/csv"}, timeout=GUNICORN_TIMEOUT + 15)
@@ -53,9 +52,6 @@ def test_fifty_thousand_rows_import_in_one_request_under_the_worker_timeout(live
 
 @pytest.mark.skipif(NGINX_MISSING, reason="needs nginx (apt-get install nginx)")
 @pytest.mark.workers(1)
-@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")),
-                    reason="known defect on MySQL/MariaDB: a 30,000-row import with counts answers 503 there; "
-                           "the Nginx body limits it proves are the same on every database")
 def test_an_import_past_the_json_limit_passes_the_nginx_site(live_server):
     body = catalogue_csv(30_000)
     assert len(body) > 2 * 1024 * 1024  # past the site's limit for every other request
