@@ -233,7 +233,7 @@ def adjust_stock(data: StockAdjust, actor: str | None = None) -> ChangeResult:
 
     def apply(stock: SimpleNamespace, level: SimpleNamespace) -> SimpleNamespace | None:
         if settings:
-            _change_settings(level if data.warehouse_id is not None else stock, settings)
+            _change_settings(stock, settings, level if data.warehouse_id is not None else None)
         return record_change(stock, level, "adjust", data, actor)
 
     return _change(data, apply)
@@ -259,36 +259,39 @@ def _transfer(stock: SimpleNamespace, levels: dict[int, SimpleNamespace], data: 
     return {"transfer_id": transfer_id, "from": source, "to": destination, "logs": logs}
 
 
-def _change_settings(stock: SimpleNamespace, settings: dict) -> None:
-    """New thresholds or location on a locked stock row or level. The product's are
-    editable with PUT too, so its version (its ETag) is bumped: an edit based on the
-    old settings then gets 412 instead of undoing this."""
-    was_low = stock.is_low
-    vars(stock).update(settings)
-    check_thresholds(stock)
-    stock.updated_at = utcnow()
+def _change_settings(stock: SimpleNamespace, settings: dict, level: SimpleNamespace | None = None) -> None:
+    """New thresholds or location on a locked stock row, or on one of its levels. The
+    product's are editable with PUT too, so its version (its ETag) is bumped: an edit
+    based on the old settings then gets 412 instead of undoing this."""
+    target = stock if level is None else level
+    was_low = target.is_low
+    vars(target).update(settings)
+    check_thresholds(target)
+    target.updated_at = utcnow()
     connection = db.session.connection()
-    if hasattr(stock, "warehouse_id"):
+    if level is not None:
         connection.execute(update(StockLevel).where(
-            StockLevel.product_id == stock.product_id, StockLevel.warehouse_id == stock.warehouse_id).values(
-            **settings, updated_at=stock.updated_at))
+            StockLevel.product_id == stock.product_id, StockLevel.warehouse_id == level.warehouse_id).values(
+            **settings, updated_at=level.updated_at))
     else:
         connection.execute(update(Stock).where(Stock.product_id == stock.product_id).values(
             **settings, updated_at=stock.updated_at))
         connection.execute(_BUMP_PRODUCT_VERSION, {"product": stock.product_id, "now": stock.updated_at})
-    stock.is_low = is_low_level(stock.quantity, stock.min_quantity)
-    if not hasattr(stock, "warehouse_id"):  # a level's own minimum raises no event yet
-        announce_low(stock, was_low)
+    target.is_low = is_low_level(target.quantity, target.min_quantity)
+    announce_low(stock, was_low, level=level)
 
 
-def announce_low(stock, was_low: bool, record: Callable = record_event) -> None:
-    """A `stock.low` event when a change made the product low (not on every change while
-    it stays low), by `record` (an `EventBatch`'s `add` in bulk changes)."""
-    if stock.is_low and not was_low:
+def announce_low(stock, was_low: bool, record: Callable = record_event, level: SimpleNamespace | None = None) -> None:
+    """A `stock.low` event when a change made the product low, or, given `level`, made that
+    level low against its own minimum (not on every change while it stays low); by
+    `record` (an `EventBatch`'s `add` in bulk changes)."""
+    shown = stock if level is None else level
+    if shown.is_low and not was_low:
+        warehouse_id = None if level is None else level.warehouse_id
         record("stock.low", {
             "product_id": stock.product_id, "sku": stock.product.sku, "name": stock.product.name,
-            "quantity": stock.quantity, "min_quantity": stock.min_quantity, "warehouse_id": None,
-        }, product_id=stock.product_id)
+            "quantity": shown.quantity, "min_quantity": shown.min_quantity, "warehouse_id": warehouse_id,
+        }, product_id=stock.product_id, warehouse_id=warehouse_id)
 
 
 BATCH_ACTIONS = {"add": "in", "reduce": "out", "adjust": "adjust"}
@@ -560,7 +563,7 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
         )
     if changed.rowcount != 1:
         raise Conflict("库存已被并发修改，请重试", {"product_id": stock.product_id})
-    was_low = stock.is_low
+    was_low, level_was_low = stock.is_low, level.is_low
     stock.quantity, stock.updated_at, stock.is_low = after, now, is_low_level(after, stock.min_quantity)
     level.quantity, level.updated_at, level.is_low = level_after, now, is_low_level(level_after, level.min_quantity)
     last = _LAST_LOG.run(connection, product_id=stock.product_id).rows
@@ -570,6 +573,7 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
     record_event("stock.changed", logged_row(log), product_id=stock.product_id, warehouse_id=level.warehouse_id,
                  occurred_at=now)
     announce_low(stock, was_low)
+    announce_low(stock, level_was_low, level=level)
     if daily is not None:
         daily.add(stock.product_id, log.created_at.date(), action, logged)
         return log
@@ -624,9 +628,11 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
     stocks = {row["product_id"]: views.shaped(row) for row in connection.execute(
         views.STORED_STOCK.where(Product.deleted_at.is_(None), Stock.product_id.in_(ids))
         .order_by(Stock.product_id).with_for_update()).mappings()}
-    levels = {(row.product_id, row.warehouse_id): row.quantity for row in connection.execute(
-        select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity)
-        .where(StockLevel.product_id.in_(ids)))}
+    levels, minimums = {}, {}
+    for row in connection.execute(select(StockLevel.product_id, StockLevel.warehouse_id, StockLevel.quantity,
+                                         StockLevel.min_quantity).where(StockLevel.product_id.in_(ids))):
+        levels[(row.product_id, row.warehouse_id)] = row.quantity
+        minimums[(row.product_id, row.warehouse_id)] = row.min_quantity
     previous = _last_rows(connection, ids)
     counted: dict[tuple[int, int], int] = {}  # level → its count; the level's count read is in `levels`
     totals: dict[int, int] = {}  # product → its total as read
@@ -641,7 +647,7 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
         for adjust in group:
             key = (product_id, adjust.warehouse_id)
             level = SimpleNamespace(warehouse_id=adjust.warehouse_id, warehouse_code=codes[adjust.warehouse_id],
-                                    quantity=counted.get(key, levels.get(key, 0)))
+                                    quantity=counted.get(key, levels.get(key, 0)), min_quantity=minimums.get(key, 0))
             check_expected(stock, level, adjust)
             if adjust.quantity == level.quantity:
                 continue
@@ -654,6 +660,9 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
             totals.setdefault(product_id, stock.quantity)
             counted[key], stock.quantity = adjust.quantity, after
             daily.add(product_id, log.created_at.date(), "adjust", log.quantity)
+            level_was_low, level.quantity = is_low_level(level.quantity, level.min_quantity), adjust.quantity
+            level.is_low = is_low_level(level.quantity, level.min_quantity)
+            announce_low(stock, level_was_low, events.add, level)
         stock.is_low = is_low_level(stock.quantity, stock.min_quantity)
         announce_low(stock, was_low, events.add)
     if not logs:

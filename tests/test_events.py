@@ -65,6 +65,26 @@ def test_staying_low_is_not_announced_again(client, create_product):
     assert [e["type"] for e in all_events(client)].count("stock.low") == 2
 
 
+def test_a_level_below_its_own_minimum_is_announced_with_its_warehouse(client, create_product):
+    product = create_product(initial_quantity=10)
+    shanghai = ok(client.post("/api/warehouses/", json={"code": "SH", "name": "上海仓"}), 201)["id"]
+    ok(client.post("/api/stock/transfer", json={"product_id": product["id"], "from_warehouse_id":
+                                                ok(client.get("/api/warehouses/"))["items"][0]["id"],
+                                                "to_warehouse_id": shanghai, "quantity": 6}))
+    ok(client.post("/api/stock/adjust", json={"product_id": product["id"], "warehouse_id": shanghai,
+                                              "quantity": 6, "min_quantity": 4}))
+    for _ in range(2):  # 6 → 4 → 2: low at 4, and not again while it stays low
+        ok(client.post("/api/stock/reduce", json={"product_id": product["id"], "warehouse_id": shanghai,
+                                                  "quantity": 2}))
+    ok(client.post("/api/stock/adjust", json={"product_id": product["id"], "warehouse_id": shanghai,
+                                              "quantity": 2, "min_quantity": 1}))  # no longer low
+    ok(client.post("/api/stock/adjust", json={"product_id": product["id"], "warehouse_id": shanghai,
+                                              "quantity": 2, "min_quantity": 3}))  # low by its new minimum
+    low = [e for e in all_events(client) if e["type"] == "stock.low"]
+    assert [(e["warehouse_id"], e["data"]["warehouse_id"], e["data"]["quantity"], e["data"]["min_quantity"])
+            for e in low] == [(shanghai, shanghai, 4, 4), (shanghai, shanghai, 2, 3)]
+
+
 def test_the_cursor_resumes_and_an_empty_page_keeps_it(client, create_product):
     create_product(initial_quantity=1)
     first = feed(client, 0, 1)
