@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from db import db
@@ -22,11 +22,13 @@ _INSERT_EVENT = PreparedStatement(insert(Event).values(
 
 
 def record_event(event_type: str, data: dict[str, Any], *, product_id: int | None = None,
-                 warehouse_id: int | None = None, occurred_at: datetime | None = None) -> None:
-    """Append an event to the outbox, in the caller's open write transaction: it commits
-    with the change that caused it, or not at all. `data` holds JSON values and UTC
-    datetimes (written as the API writes them, `…Z`)."""
-    _INSERT_EVENT.run(db.session.connection(), **_event_row(event_type, data, product_id, warehouse_id, occurred_at))
+                 warehouse_id: int | None = None, occurred_at: datetime | None = None,
+                 connection: Connection | None = None) -> None:
+    """Append an event to the outbox, in the caller's open write transaction (on its
+    `connection`, when at hand): it commits with the change that caused it, or not at
+    all. `data` holds JSON values and UTC datetimes (written as the API writes them, `…Z`)."""
+    _INSERT_EVENT.run(connection or db.session.connection(),
+                      **_event_row(event_type, data, product_id, warehouse_id, occurred_at))
 
 
 class EventBatch:

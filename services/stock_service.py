@@ -8,7 +8,7 @@ from operator import attrgetter
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import BigInteger, Select, and_, bindparam, false, func, insert, literal_column, or_, select, update
+from sqlalchemy import BigInteger, Connection, Select, and_, bindparam, false, func, insert, literal_column, or_, select, update
 
 from db import db
 from db.prepared import PreparedStatement
@@ -376,17 +376,19 @@ def _at_index(index: int, step: Callable):
 
 def _change(movement: StockChange | StockAdjust, apply: Callable) -> ChangeResult:
     def work() -> ChangeResult:
-        stock = lock_stock(movement.product_id)
-        level = lock_level(stock, movement.warehouse_id)
+        connection = db.session.connection()  # looked up once: a lookup costs as much as a short statement
+        stock = lock_stock(movement.product_id, connection)
+        level = lock_level(stock, movement.warehouse_id, connection)
         return stock, apply(stock, level)
 
     return run_in_write_transaction(work)
 
 
-def lock_stock(product_id: int) -> SimpleNamespace:
+def lock_stock(product_id: int, connection: Connection | None = None) -> SimpleNamespace:
     """The live product's stock row as shown (with the product's SKU and name), locked
-    until commit (FOR UPDATE; SQLite holds the database write lock already)."""
-    rows = _LOCK_STOCK.run(db.session.connection(), product_id=product_id).rows
+    until commit (FOR UPDATE; SQLite holds the database write lock already); on the
+    transaction's `connection` when the caller has it at hand."""
+    rows = _LOCK_STOCK.run(connection or db.session.connection(), product_id=product_id).rows
     if not rows:
         raise NotFound("商品不存在", {"product_id": product_id})
     stock = views.shaped(rows[0])
@@ -462,13 +464,13 @@ def insufficient(stock: SimpleNamespace, level: SimpleNamespace, requested: int)
                                       "available": max(level.quantity - level.reserved, 0), "requested": requested})
 
 
-def lock_level(stock: SimpleNamespace, warehouse_id: int | None) -> SimpleNamespace:
+def lock_level(stock: SimpleNamespace, warehouse_id: int | None, connection: Connection | None = None) -> SimpleNamespace:
     """The product's level in a live warehouse (None: the default one), created empty when
     the product has none there yet. Call it with the product's stock row locked: every
     change of a level holds that lock first, so a level is never changed by two at once.
     The warehouse row gets a shared lock (none on SQLite, which has the write lock), so
     it cannot be deleted while a change into it is under way."""
-    connection = db.session.connection()
+    connection = connection or db.session.connection()
     if warehouse_id is None:
         rows = _LEVEL_IN_DEFAULT.run(connection, product_id=stock.product_id).rows
     else:
@@ -571,7 +573,7 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
                       (level_before, level_after), movement, actor, now, transfer_id, reservation_id)
     log.id = _INSERT_LOG.run(connection, **vars(log)).lastrowid
     record_event("stock.changed", logged_row(log), product_id=stock.product_id, warehouse_id=level.warehouse_id,
-                 occurred_at=now)
+                 occurred_at=now, connection=connection)
     announce_low(stock, was_low)
     announce_low(stock, level_was_low, level=level)
     if daily is not None:
