@@ -18,12 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import requests
 
-from bench import ROOT, mysql, seed, service_env, wrk
+from bench import ROOT, mysql, seed, serve, service_env, wrk
 from bench.bare_app import prepare_floor
 from bench.scenarios import BARE_KINDS, BATCH_SIZE, CEILING, FLOORS, HOT_PRODUCTS, SCENARIOS, SCRIPTS, workloads
 
@@ -35,28 +35,6 @@ def _database(kind: str, directory: Path, driver: str, name: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{directory / name}.db"
     return mysql.fresh_database(name, driver)
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen
-    url: str
-
-
-def _serve(module: str, port: int, env: dict, log: Path) -> Server:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}", module],
-        cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    probe = "/ping" if "bare" in module else "/health"
-    for _ in range(300):
-        try:
-            if requests.get(f"{url}{probe}", timeout=5).status_code == 200:
-                return Server(process, url)
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError(log.read_text()[-3000:])
 
 
 def _workers(master: subprocess.Popen, column: str) -> list[int]:
@@ -172,9 +150,9 @@ def main() -> None:
     floor_url = _database(args.db, directory, args.mysql_driver, "bench_floor") if args.db == "sqlite" else url
     prepare_floor(floor_url, args.products + HOT_PRODUCTS)
 
-    servers = {"service": _serve("main:app", args.port, env, directory / "app.log")}
+    servers = {"service": serve("main:app", args.port, env, directory / "app.log")}
     try:
-        servers["bare"] = _serve("bench.bare_app:app", args.port + 1, {**env, "FLOOR_DATABASE_URL": floor_url},
+        servers["bare"] = serve("bench.bare_app:app", args.port + 1, {**env, "FLOOR_DATABASE_URL": floor_url},
                                  directory / "bare.log")
         for i in range(HOT_PRODUCTS):
             requests.post(f"{servers['service'].url}/api/products/", timeout=30, json={

@@ -31,6 +31,9 @@ GENESIS_HASH = "0" * 64
 # Rows of version 2 hash their warehouse fields too, version 3 also `reservation_id`;
 # rows written before keep the version (and hash) they were written with.
 HASH_VERSION = 3
+# The canonical JSON of a row's content. One encoder for every hash: `json.dumps` with
+# options builds a new one per call (about 1 µs of the 8 µs a row's hash took here).
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class StockLog(db.Model):
@@ -117,5 +120,4 @@ def chain_hash(entry) -> str:
                     entry.level_after, entry.transfer_id]
     if entry.hash_version >= 3:
         content.append(entry.reservation_id)
-    canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_CANONICAL_JSON.encode(content).encode("utf-8")).hexdigest()

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from sqlalchemy import event
 
 from db import db
 from main import create_app
@@ -154,6 +155,28 @@ def test_the_daily_totals_are_checked_in_chunks_of_days_across_pages(app, client
     found = summed(pages)["problems"]
     assert found == unbounded(runner)["problems"] == [(0, 0, f"{days[-3]} 的日汇总与流水不符")]
     assert summed(pages)["logs_checked"] == 600
+
+
+def test_the_cli_reads_the_whole_ledger_in_one_ordered_statement(app, client, runner, seeded, monkeypatch):
+    """Read in keyset chunks, each ledger row is a random read through the index (on a
+    ledger larger than memory, a disk read); the unbounded walk streams one sorted read
+    instead, however small the chunks, and still finds what the pages find."""
+    monkeypatch.setattr(ledger_service, "CHUNK_ROWS", 10)
+    execute_sql(app, "UPDATE stock_logs SET quantity = quantity + 1 WHERE product_id = :p AND seq = 3", p=seeded[7])
+    statements = []
+
+    def record(connection, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            report = unbounded(runner)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert len([s for s in statements if "ORDER BY stock_logs.product_id, stock_logs.seq" in s]) == 1
+    assert report["logs_checked"] == 600 and report["problems"] == summed(walk(client))["problems"]
+    assert (seeded[7], 3) in {(product_id, seq) for product_id, seq, _ in report["problems"]}
 
 
 def test_while_every_verify_slot_is_taken_the_call_answers_429_at_once(app, client, seeded):
