@@ -210,8 +210,9 @@ def test_counts_in_rounds_chain_each_product_and_announce_each_movement(client, 
     rice = create_product(sku="C-2", initial_quantity=5, min_quantity=2)
     ok(client.post("/api/warehouses/", json={"code": "SH", "name": "上海仓"}), 201)
     before = len(ok(client.get("/api/events/?after=0&limit=500"))["items"])
-    body = csv_bytes([["sku", "name", "price", "warehouse", "quantity"], ["C-1", "测试商品", "19.99", "DEFAULT", "4"],
-                      ["C-1", "测试商品", "19.99", "SH", "2"], ["C-2", "测试商品", "19.99", "DEFAULT", "1"], ["C-3", "新品", "3", "", "9"]])
+    body = csv_bytes([["sku", "name", "price", "warehouse", "quantity"],
+                      ["C-1", "测试商品", "19.99", "DEFAULT", "4"], ["C-1", "测试商品", "19.99", "SH", "2"],
+                      ["C-2", "测试商品", "19.99", "DEFAULT", "1"], ["C-3", "新品", "3", "", "9"]])
     assert ok(send(client, body))["stock_adjusted"] == 4
     logs = list(reversed(ok(client.get("/api/logs/?per_page=100"))["items"]))[-4:]
     assert [(log["sku"], log["seq"], log["quantity"], log["before_quantity"], log["after_quantity"],
