@@ -151,12 +151,15 @@ def openapi_command(output: str) -> None:
 @click.option("--products", type=click.IntRange(1, 10_000_000), default=100, show_default=True)
 @click.option("--movements", type=click.IntRange(0, 100_000_000), default=1000, show_default=True)
 @click.option("--random-seed", type=int, default=None,
-              help="Same seed, same names, prices, counts and movements (SKUs get a fresh prefix; times count back from now).")
+              help="Same seed, same names, prices, counts and movements (SKUs and transfer ids are fresh; times count "
+                   "back from now).")
+@click.option("--warehouses", type=click.IntRange(1, 99), default=1, show_default=True,
+              help="Spread the stock over the default warehouse and WH-02, WH-03 … (made when missing), with transfers.")
 @with_appcontext
-def seed_command(products: int, movements: int, random_seed: int | None) -> None:
+def seed_command(products: int, movements: int, random_seed: int | None, warehouses: int) -> None:
     """Fill the database with demo products and a consistent movement history."""
     started = time.perf_counter()
-    summary = seed_service.seed(products, movements, random_seed)
+    summary = seed_service.seed(products, movements, random_seed, warehouses)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     click.echo(json.dumps(summary, ensure_ascii=False))
 

@@ -2,7 +2,8 @@
 written with bulk inserts in one transaction."""
 import random
 import secrets
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,7 +11,18 @@ from sqlalchemy import func, insert, select
 
 from db import db
 from db.schema import refresh_planner_statistics
-from models import GENESIS_HASH, HASH_VERSION, Product, Stock, StockLevel, StockLog, Warehouse, chain_hash
+from models import (
+    GENESIS_HASH,
+    HASH_VERSION,
+    LEVEL_SIGN,
+    TRANSFER_ACTIONS,
+    Product,
+    Stock,
+    StockLevel,
+    StockLog,
+    Warehouse,
+    chain_hash,
+)
 from models.shards import SHARDS
 from models.types import utcnow
 from services.ledger_service import TOTALS, DailyTotals, count_movement
@@ -19,9 +31,15 @@ from services.transaction import run_in_write_transaction
 
 CATEGORIES = ["食品", "饮料", "日用品", "电子产品", "文具", "服装", "家居", "母婴"]
 LOCATIONS = [f"{zone}区-{shelf:02d}" for zone in "ABCD" for shelf in range(1, 21)]
-REASONS = {"in": ["采购入库", "退货入库", "调拨入库"], "out": ["销售出库", "领用出库", "报损"], "adjust": ["月末盘点", "抽盘"]}
+REASONS = {"in": ["采购入库", "退货入库", "调拨入库"], "out": ["销售出库", "领用出库", "报损"], "adjust": ["月末盘点", "抽盘"],
+           "transfer": ["门店补货", "仓间调拨"]}
+OPERATORS = ["张三", "李四", "王五", "赵六"]
 CHUNK = 5000
 HISTORY_DAYS = 90
+# With several warehouses, the share of draws that move stock between two of them
+# (two ledger rows each) instead of receiving or issuing it.
+TRANSFER_SHARE = 0.05
+DIGITS = "零一二三四五六七八九"
 
 
 @dataclass
@@ -42,28 +60,57 @@ class _Entry:
     prev_hash: str
     warehouse_id: int
     warehouse_code: str
+    level_before: int
+    level_after: int
+    transfer_id: str | None
     hash: str = ""
     on_behalf_of: str | None = None
-    transfer_id: str | None = None
     reservation_id: int | None = None
     hash_version: int = HASH_VERSION
 
-    @property
-    def level_before(self) -> int:  # kept in one warehouse: its level is the total
-        return self.before_quantity
 
-    @property
-    def level_after(self) -> int:
-        return self.after_quantity
+@dataclass(slots=True)
+class _Book:
+    """One product while its history is written: its levels (by index into the seed's
+    warehouses; the default one, index 0, always has one), total, chain end and running totals."""
 
-    def row(self) -> dict:
-        return {**self.__dict__, "level_before": self.level_before, "level_after": self.level_after}
+    product_id: int
+    sku: str
+    name: str
+    levels: dict[int, int] = field(default_factory=lambda: {0: 0})
+    total: int = 0
+    seq: int = 0
+    hash: str = GENESIS_HASH
+    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOTALS, 0))
+
+    def level(self, place: int) -> int:
+        return self.levels.get(place, 0)
+
+    def write(self, action: str, quantity: int, warehouse: Warehouse, place: int, when, reason: str, operator: str,
+              transfer_id: str | None = None) -> _Entry:
+        """The next row of this product's chain; its level and total follow (a transfer's
+        rows leave the total as it was)."""
+        before = self.level(place)
+        after = before + LEVEL_SIGN[action] * quantity
+        total = self.total if action in TRANSFER_ACTIONS else self.total + after - before
+        entry = _Entry(
+            product_id=self.product_id, seq=self.seq + 1, action=action, quantity=quantity,
+            before_quantity=self.total, after_quantity=total, reason=reason, operator=operator, sku=self.sku,
+            product_name=self.name, created_at=when, prev_hash=self.hash, warehouse_id=warehouse.id,
+            warehouse_code=warehouse.code, level_before=before, level_after=after, transfer_id=transfer_id,
+        )
+        entry.hash = chain_hash(entry)
+        self.levels[place], self.total, self.seq, self.hash = after, total, entry.seq, entry.hash
+        return entry
 
 
-def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
+def seed(products: int, movements: int, rng_seed: int | None = None, warehouses: int = 1) -> dict:
     """Insert `products` products and `movements` chained movements spread over the
-    last 90 days, oldest first, so ids, sequence numbers and times agree; all stock is
-    kept in the default warehouse."""
+    last 90 days, oldest first, so ids, sequence numbers and times agree. The stock is
+    kept in `warehouses` warehouses: the default one and WH-02, WH-03 … (made when
+    missing), each movement in one drawn at random, with a share of transfers between
+    them; with one, everything is in the default warehouse, and the same `rng_seed`
+    gives the same data as before warehouses existed."""
     rng = random.Random(rng_seed)
     batch = secrets.token_hex(3).upper()
 
@@ -85,63 +132,95 @@ def seed(products: int, movements: int, rng_seed: int | None = None) -> dict:
                 select(Product.category, Product.id % SHARDS, func.count())
                 .where(Product.sku.like(f"SEED-{batch}-%")).group_by(Product.category, Product.id % SHARDS)):
             count_live(category, shard, count)
-        catalogue = db.session.execute(
-            select(Product.id, Product.sku, Product.name).where(Product.sku.like(f"SEED-{batch}-%")).order_by(Product.id)
-        ).all()
-        warehouse = db.session.execute(select(Warehouse.id, Warehouse.code).where(Warehouse.is_default.is_(True))).one()
-        levels = {pid: 0 for pid, _, _ in catalogue}
-        chains = {pid: (0, GENESIS_HASH) for pid, _, _ in catalogue}
-        totals = {pid: dict.fromkeys(TOTALS, 0) for pid, _, _ in catalogue}
-        daily = DailyTotals()
-        step = timedelta(days=HISTORY_DAYS) / max(movements, 1)
-        pending = []
-        for index in range(movements):
-            pid, sku, name = rng.choice(catalogue)
-            entry = _next_entry(rng, pid, sku, name, levels[pid], chains[pid], now - timedelta(days=HISTORY_DAYS) + step * index,
-                                warehouse)
-            levels[pid] = entry.after_quantity
-            chains[pid] = (entry.seq, entry.hash)
-            count_movement(totals[pid], daily.row(pid, entry.created_at.date()), entry.action, entry.quantity)
-            pending.append(entry.row())
-            if len(pending) == CHUNK:
-                db.session.execute(insert(StockLog), pending)
-                pending = []
-        if pending:
-            db.session.execute(insert(StockLog), pending)
+        books = [_Book(pid, sku, name) for pid, sku, name in db.session.execute(
+            select(Product.id, Product.sku, Product.name).where(Product.sku.like(f"SEED-{batch}-%")).order_by(Product.id))]
+        places = _warehouses(warehouses)
+        daily = _write_history(rng, books, places, movements, now - timedelta(days=HISTORY_DAYS))
         stock_rows = [{
-            "product_id": pid, "quantity": levels[pid], "min_quantity": rng.choice([0, 5, 10, 20, 50]),
-            "location": rng.choice(LOCATIONS), "updated_at": now, **totals[pid],
-        } for pid, _, _ in catalogue]
-        for start in range(0, len(stock_rows), CHUNK):
-            db.session.execute(insert(Stock), stock_rows[start:start + CHUNK])
-            db.session.execute(insert(StockLevel), [
-                {"product_id": row["product_id"], "warehouse_id": warehouse.id, "quantity": row["quantity"],
-                 "updated_at": now} for row in stock_rows[start:start + CHUNK]])
+            "product_id": book.product_id, "quantity": book.total, "min_quantity": rng.choice([0, 5, 10, 20, 50]),
+            "location": rng.choice(LOCATIONS), "updated_at": now, **book.totals,
+        } for book in books]
+        level_rows = [{"product_id": book.product_id, "warehouse_id": places[place].id, "quantity": quantity,
+                       "updated_at": now} for book in books for place, quantity in sorted(book.levels.items())]
+        for table, table_rows in ((Stock, stock_rows), (StockLevel, level_rows)):
+            for start in range(0, len(table_rows), CHUNK):
+                db.session.execute(insert(table), table_rows[start:start + CHUNK])
         daily.write(db.session.connection())  # merged into days that may already have movements
-        return {"products": len(catalogue), "movements": movements, "sku_prefix": f"SEED-{batch}-"}
+        return {"products": len(books), "movements": movements, "warehouses": len(places),
+                "sku_prefix": f"SEED-{batch}-"}
 
     summary = run_in_write_transaction(work)
     refresh_planner_statistics()
     return summary
 
 
-def _next_entry(rng: random.Random, pid: int, sku: str, name: str, level: int, chain: tuple[int, str], when,
-                warehouse) -> _Entry:
-    """A plausible next movement for a product at `level`: mostly receipts and issues."""
+def _write_history(rng: random.Random, books: list[_Book], places: list[Warehouse], movements: int,
+                   start) -> DailyTotals:
+    """Insert `movements` ledger rows, evenly spaced from `start`, in chunks; each product's
+    book follows its rows. Answers the days' totals, for the caller to write once."""
+    daily = DailyTotals()
+    step = timedelta(days=HISTORY_DAYS) / max(movements, 1)
+    written, pending = 0, []
+    while written < movements:
+        # Drawn in this order, and nothing more with one warehouse: a seed gives what it always gave.
+        book = rng.choice(books)
+        place = rng.randrange(len(places)) if len(places) > 1 else 0
+        when = start + step * written
+        if len(places) > 1 and movements - written >= 2 and book.level(place) > 0 and rng.random() < TRANSFER_SHARE:
+            entries = _transfer(rng, book, place, places, when)
+        else:
+            action, quantity = _next_movement(rng, book.level(place))
+            entries = [book.write(action, quantity, places[place], place, when, rng.choice(REASONS[action]),
+                                  rng.choice(OPERATORS))]
+        for entry in entries:
+            count_movement(book.totals, daily.row(book.product_id, when.date()), entry.action, entry.quantity)
+            pending.append(entry.__dict__)
+        written += len(entries)
+        if len(pending) >= CHUNK:
+            db.session.execute(insert(StockLog), pending)
+            pending = []
+    if pending:
+        db.session.execute(insert(StockLog), pending)
+    return daily
+
+
+def _next_movement(rng: random.Random, level: int) -> tuple[str, int]:
+    """A plausible next movement of a level: mostly receipts and issues."""
     roll = rng.random()
     if level == 0 or roll < 0.45:
-        action, quantity = "in", rng.randint(1, 100)
-    elif roll < 0.92:
-        action, quantity = "out", rng.randint(1, min(level, 60))
-    else:  # a stocktake finds a small difference (never none: that writes no row)
-        action, quantity = "adjust", max(-level, rng.choice([-3, -2, -1, 1, 2, 3]))
-    after = level - quantity if action == "out" else level + quantity
-    seq, prev_hash = chain
-    entry = _Entry(
-        product_id=pid, seq=seq + 1, action=action, quantity=quantity, before_quantity=level,
-        after_quantity=after, reason=rng.choice(REASONS[action]), operator=rng.choice(["张三", "李四", "王五", "赵六"]),
-        sku=sku, product_name=name, created_at=when, prev_hash=prev_hash,
-        warehouse_id=warehouse.id, warehouse_code=warehouse.code,
-    )
-    entry.hash = chain_hash(entry)
-    return entry
+        return "in", rng.randint(1, 100)
+    if roll < 0.92:
+        return "out", rng.randint(1, min(level, 60))
+    # a stocktake finds a small difference (never none: that writes no row)
+    return "adjust", max(-level, rng.choice([-3, -2, -1, 1, 2, 3]))
+
+
+def _transfer(rng: random.Random, book: _Book, place: int, places: list[Warehouse], when) -> list[_Entry]:
+    """Part of a level moved to another warehouse, as the service writes it: a
+    transfer_out and its transfer_in, consecutive, sharing reason, operator and id."""
+    quantity = rng.randint(1, min(book.level(place), 30))
+    destination = (place + rng.randrange(1, len(places))) % len(places)
+    reason, operator, transfer_id = rng.choice(REASONS["transfer"]), rng.choice(OPERATORS), uuid.uuid4().hex
+    return [book.write("transfer_out", quantity, places[place], place, when, reason, operator, transfer_id),
+            book.write("transfer_in", quantity, places[destination], destination, when, reason, operator, transfer_id)]
+
+
+def _warehouses(count: int) -> list[Warehouse]:
+    """The default warehouse, then WH-02, WH-03 … up to `count`, each made (named 二号仓 …)
+    when no live warehouse has its code."""
+    places = [db.session.scalars(select(Warehouse).where(Warehouse.is_default.is_(True))).one()]
+    for number in range(2, count + 1):
+        code = f"WH-{number:02d}"
+        warehouse = db.session.scalars(select(Warehouse).where(Warehouse.code == code)).one_or_none()
+        if warehouse is None:
+            warehouse = Warehouse(code=code, name=f"{_numeral(number)}号仓")
+            db.session.add(warehouse)
+            db.session.flush()
+        places.append(warehouse)
+    return places
+
+
+def _numeral(number: int) -> str:
+    """二, 十, 十二, 二十三 …: a number below 100 in Chinese."""
+    tens, ones = divmod(number, 10)
+    return (DIGITS[tens] if tens > 1 else "") + ("十" if tens else "") + (DIGITS[ones] if ones else "")
