@@ -22,6 +22,8 @@ from db.reads import ReadConnections
 from db.sqlite import SQLiteWriteQueue
 
 app = Flask(__name__)
+# The service's settings, so that gunicorn.conf.py checks the database timeouts the floors run under as the service's.
+app.config.from_object(Config)
 
 FLOOR_METADATA = MetaData()
 FLOOR_STOCK = Table("floor_stock", FLOOR_METADATA, Column("product_id", Integer, primary_key=True, autoincrement=False),
