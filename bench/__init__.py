@@ -19,10 +19,11 @@ def service_env(url: str) -> dict:
             "AUTH_REQUIRED": "false", "RATELIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING"}
 
 
-def seed(env: dict, products: int, movements: int) -> None:
+def seed(env: dict, products: int, movements: int, warehouses: int = 1) -> None:
     """Fill the database in `env` through the service's own seed command."""
     subprocess.run([sys.executable, "-m", "flask", "--app", "main", "seed", "--products", str(products),
-                    "--movements", str(movements), "--random-seed", "1"], cwd=ROOT, env=env, check=True)
+                    "--movements", str(movements), "--warehouses", str(warehouses), "--random-seed", "1"],
+                   cwd=ROOT, env=env, check=True)
 
 
 @dataclass

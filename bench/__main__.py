@@ -1,4 +1,4 @@
-"""Benchmark: `python -m bench [--db sqlite|mysql] [--products N] [--movements M] [--port P]`.
+"""Benchmark: `python -m bench [--db sqlite|mysql] [--products N] [--movements M] [--warehouses W] [--port P]`.
 
 Seeds a fresh database, starts the service under gunicorn with the project's config
 and, beside it, bare Flask endpoints under the same settings (bench/bare_app.py: the
@@ -132,6 +132,7 @@ def main() -> None:
                         help="DBAPI driver for --db mysql (default: mysqldb when installed)")
     parser.add_argument("--products", type=int, default=100_000)
     parser.add_argument("--movements", type=int, default=1_000_000)
+    parser.add_argument("--warehouses", type=int, default=1, help="the seed spreads the stock over this many")
     parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
     parser.add_argument("--only", help="run only scenarios whose name contains this")
     parser.add_argument("--port", type=int, default=8701, help="the service's port; the bare app takes the next one")
@@ -144,8 +145,9 @@ def main() -> None:
     env = service_env(url)
     started = time.perf_counter()
     seeded_at = time.time()
-    seed(env, args.products, args.movements)
-    print(f"seeded {args.products} products, {args.movements} movements in {time.perf_counter() - started:.0f}s")
+    seed(env, args.products, args.movements, args.warehouses)
+    print(f"seeded {args.products} products, {args.movements} movements, {args.warehouses} warehouses "
+          f"in {time.perf_counter() - started:.0f}s")
     # On SQLite a file of its own, so that the floor's writes never wait for the service's.
     floor_url = _database(args.db, directory, args.mysql_driver, "bench_floor") if args.db == "sqlite" else url
     prepare_floor(floor_url, args.products + HOT_PRODUCTS)
@@ -181,8 +183,9 @@ def main() -> None:
                              env={**env, "LOG_LEVEL": "ERROR"}, capture_output=True, text=True)
     verify = json.loads(checked.stdout)
     database = args.db if args.db == "sqlite" else f"mysql ({args.mysql_driver})"
-    print(f"\n{database}: {args.products:,} products, {args.movements:,} movements; wrk {args.duration}s per row, "
-          f"throughput goals in {ROUNDS} rounds of {max(1, args.duration // ROUNDS)}s (median shown)\n")
+    print(f"\n{database}: {args.products:,} products × {args.warehouses} warehouses, {args.movements:,} movements; "
+          f"wrk {args.duration}s per row, throughput goals in {ROUNDS} rounds of {max(1, args.duration // ROUNDS)}s "
+          "(median shown)\n")
     print("| endpoint | conns | req/s | p50 ms | p99 ms | errors | worker CPU µs/req | database CPU µs/req "
           "| × ceiling | goal | met |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")

@@ -14,6 +14,7 @@ CATEGORY = "食品"  # one of the seed's categories, an eighth of its products
 PRODUCT_SORTS = ("id", "name", "price", "sku", "created_at", "updated_at")
 STOCK_SORTS = ("product_id", "name", "sku", "quantity", "min_quantity", "updated_at")
 LUA_CATEGORY = quote(CATEGORY).replace("%", "%%")  # in a path that Lua's string.format fills in
+DEFAULT_WAREHOUSE_ID = 1  # in a fresh database
 HISTORY_DAYS = 91  # the seed spreads its movements over the 90 days before it ran
 
 
@@ -29,8 +30,8 @@ class Scenario(NamedTuple):
 SCRIPTS = {
     "write": wrk.ADD_AND_REDUCE, "floor-write": wrk.ADD_AND_REDUCE, "batch": wrk.BATCH, "walk": wrk.WALK,
     "product-pages": wrk.SORTED_PAGES, "category-pages": wrk.SORTED_PAGES, "stock-pages": wrk.SORTED_PAGES,
-    "low-pages": wrk.SORTED_PAGES, "product-walk": wrk.SORTED_WALK, "ranges": wrk.RANGES,
-    "product-ranges": wrk.RANGES,
+    "low-pages": wrk.SORTED_PAGES, "warehouse-pages": wrk.SORTED_PAGES, "product-walk": wrk.SORTED_WALK,
+    "ranges": wrk.RANGES, "product-ranges": wrk.RANGES,
 }
 CEILING = Scenario("ceiling: bare Flask", "/ping?n=%d", "ceiling", 16, None)
 # Each throughput goal's floor, by the goal's kind: measured in the same rounds.
@@ -55,6 +56,9 @@ SCENARIOS = [
     Scenario("stock list, any sort, any page", "/api/stock/?sort=%s&page=%d", "stock-pages", 4, ("p99", 50)),
     Scenario("low stock only, any sort, any page", "/api/stock/?low_only=true&sort=%s&page=%d", "low-pages", 4,
              ("p99", 50)),
+    # The default warehouse (made first: id 1) holds a level of every product.
+    Scenario("one warehouse's stock, any sort, any page", f"/api/warehouses/{DEFAULT_WAREHOUSE_ID}/stock?sort=%s&page=%d",
+             "warehouse-pages", 4, ("p99", 50)),
     Scenario("low-stock list, any page", "/api/stock/low-stock?page=%d", "low-stock-pages", 4, ("p99", 50)),
     Scenario("movement log, any page", "/api/logs/?page=%d", "log-pages", 4, ("p99", 50)),
     Scenario("movement log, walked by cursor", "/api/logs/?before_id=%d", "walk", 4, ("p99", 50)),
@@ -96,6 +100,8 @@ def workloads(base_url: str, products: int, movements: int, seeded_at: float) ->
         "product-walk": {"first": 1, "last": _pages(base_url, "/api/products/"), "sorts": product_sorts},
         "stock-pages": {"first": 1, "last": _pages(base_url, "/api/stock/"), "sorts": stock_sorts},
         "low-pages": {"first": 1, "last": _pages(base_url, "/api/stock/?low_only=true"), "sorts": stock_sorts},
+        "warehouse-pages": {"first": 1, "last": _pages(base_url, f"/api/warehouses/{DEFAULT_WAREHOUSE_ID}/stock"),
+                            "sorts": stock_sorts},
         "low-stock-pages": {"first": 1, "last": _pages(base_url, "/api/stock/low-stock")},
         "log-pages": {"first": 1, "last": _pages(base_url, "/api/logs/")},
         "ranges": {**history, "products": 0},
