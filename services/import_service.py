@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
 from typing import Any
 
 from flask import current_app
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 import heartbeat
 from db import db
 from models import NO_CATEGORY, Product, Stock, StockLevel, Warehouse, shard_of
+from models.stock import is_low_level
 from models.types import utcnow
 from schemas.bulk import COLUMNS, NUMBER_FIELDS, READ_ONLY_HEADERS, ImportRow
 from schemas.product import ProductOut
@@ -269,9 +271,12 @@ class _Import:
         if self.errors:
             return
         self._write(creates, updates, settings, categories)
-        self._count(counts)
+        # Events in the order the same changes made one request at a time would give:
+        # a product exists and has its thresholds before its counts move.
         self._announce([p["id"] for p in creates], "product.created")
         self._announce([p["id"] for p in updates], "product.updated")
+        self._announce_lows(settings, existing)
+        self._count(counts)
         tally = Counter(status for _, _, status in self.report.outcomes)
         self.report.created, self.report.updated, self.report.unchanged = (
             tally["created"], tally["updated"], tally["unchanged"])
@@ -379,8 +384,9 @@ class _Import:
                 count_live(category, shard, categories[(category, shard)])
 
     def _announce(self, ids: list[int], event_type: str) -> None:
-        """Each created or changed product's event, as it reads after the import (its
-        count included), in the import's transaction (services/event_service.py)."""
+        """Each created or changed product's event, as it reads with the file's fields
+        written and before its counts (each count's own `stock.changed` follows), in the
+        import's transaction (services/event_service.py)."""
         for start in range(0, len(ids), CHUNK):
             events = EventBatch()
             rows = db.session.execute(views.PRODUCT.where(Product.id.in_(ids[start:start + CHUNK]))).mappings()
@@ -388,6 +394,19 @@ class _Import:
                 product = ProductOut.model_validate(views.shaped(row)).model_dump(mode="json", by_alias=True)
                 events.add(event_type, product, product_id=product["id"])
             events.write()
+
+    def _announce_lows(self, settings: list[dict], existing: dict[str, dict]) -> None:
+        """`stock.low` for each product a new minimum made low at its count as it stands,
+        as a PATCH of the minimum would (a count in the file moves it afterwards)."""
+        events = EventBatch()
+        for product in settings:
+            quantity, before = product["quantity"], existing[product["sku"]]
+            stock_service.announce_low(SimpleNamespace(
+                product_id=product["id"], product=SimpleNamespace(sku=product["sku"], name=product["name"]),
+                quantity=quantity, min_quantity=product["min_quantity"],
+                is_low=is_low_level(quantity, product["min_quantity"])),
+                is_low_level(quantity, before["min_quantity"]), events.add)
+        events.write()
 
     def _ids_of(self, skus: list[str]) -> dict[str, int]:
         ids: dict[str, int] = {}

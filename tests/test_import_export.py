@@ -373,5 +373,15 @@ def test_an_import_announces_its_changes_on_the_event_feed(client, create_produc
     before = len(ok(client.get("/api/events/?after=0&limit=500"))["items"])
     ok(send(client, body))
     events = ok(client.get("/api/events/?after=0&limit=500"))["items"][before:]
-    assert sorted((e["type"], e["data"].get("sku")) for e in events) == [
+    # In the order one request at a time would give: a product exists before its count moves.
+    assert [(e["type"], e["data"].get("sku")) for e in events] == [
         ("product.created", "EV-2"), ("product.updated", "EV-1"), ("stock.changed", "EV-2")]
+
+
+def test_a_minimum_raised_by_an_import_announces_the_product_low(client, create_product):
+    create_product(sku="LOW-1", initial_quantity=2)
+    before = len(ok(client.get("/api/events/?after=0&limit=500"))["items"])
+    ok(send(client, csv_bytes([["sku", "name", "price", "min_quantity"], ["LOW-1", "测试商品", "19.99", "3"]])))
+    events = ok(client.get("/api/events/?after=0&limit=500"))["items"][before:]
+    assert [e["type"] for e in events] == ["product.updated", "stock.low"]
+    assert (events[1]["data"]["sku"], events[1]["data"]["quantity"], events[1]["data"]["min_quantity"]) == ("LOW-1", 2, 3)
