@@ -14,7 +14,7 @@ from models.stock import is_low_level
 from models.types import utcnow
 from schemas.product import PRODUCT_SORTS, ProductCreate, ProductOut, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
-from services import product_counts, stock_service, views
+from services import product_counts, reservation_service, stock_service, views
 from services.event_service import record_event
 from services.pagination import contains, ordering, paginate
 from services.product_counts import count_live, live_count
@@ -173,13 +173,15 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
 
 def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> None:
     """Soft delete: the product leaves every read, its SKU and barcode are released for reuse,
-    its stock row stays frozen at its last count and its ledger stays queryable.
+    its active reservations are released, its stock row stays frozen at its last count
+    and its ledger stays queryable.
     The stock row carries the deletion too, and its reorder threshold is cleared (a
     deleted product is never low on stock), so the stock lists read the stock rows'
     own indexes."""
 
     def work() -> None:
         product = _lock_live_product(product_id, if_match)
+        reservation_service.release_all_held(product_id)
         count_live(product.category, shard_of(product.id), -1)
         record_event("product.deleted", {"id": product.id, "sku": product.sku, "name": product.name},
                      product_id=product.id)

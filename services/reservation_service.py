@@ -73,14 +73,27 @@ def release(reservation_id: int) -> SimpleNamespace:
     """Give the units back to what is available; the reservation keeps the quantity it held."""
 
     def work() -> SimpleNamespace:
-        stock, reservation = _locked(reservation_id)
-        change_held(stock, lock_level(stock, reservation.warehouse_id), -reservation.quantity)
-        reservation.status = "released"
-        reservation.updated_at = utcnow()
-        db.session.flush()
-        return announced("released", reservation)
+        return _release(*_locked(reservation_id))
 
     return run_in_write_transaction(work)
+
+
+def release_all_held(product_id: int) -> None:
+    """Release every active hold of a product being deleted, in its transaction: a
+    deleted product promises nothing, and its holds could not be released afterwards."""
+    stock = lock_stock(product_id)  # settles its past-due holds first
+    if stock.reserved:
+        for reservation in db.session.scalars(select(Reservation).where(
+                Reservation.product_id == product_id, Reservation.status == "active").order_by(Reservation.id)):
+            _release(stock, reservation)
+
+
+def _release(stock: SimpleNamespace, reservation: Reservation) -> SimpleNamespace:
+    change_held(stock, lock_level(stock, reservation.warehouse_id), -reservation.quantity)
+    reservation.status = "released"
+    reservation.updated_at = utcnow()
+    db.session.flush()
+    return announced("released", reservation)
 
 
 def extend(reservation_id: int, data: Extend) -> SimpleNamespace:

@@ -106,6 +106,16 @@ def test_release_gives_the_units_back(client, create_product):
     assert held(client, product["id"]) == (10, 0, 10)
 
 
+def test_deleting_a_product_releases_its_holds(client, create_product):
+    product = create_product(initial_quantity=10)
+    reservations = [ok(reserve(client, product["id"], quantity), 201)["id"] for quantity in (3, 2)]
+    ok(client.delete(f"/api/products/{product['id']}"))
+    assert [ok(client.get(f"/api/reservations/{id_}"))["status"] for id_ in reservations] == ["released"] * 2
+    events = ok(client.get("/api/events/?after=0&limit=500"))["items"]
+    assert [e["type"] for e in events][-3:] == ["reservation.released", "reservation.released", "product.deleted"]
+    assert verify(client)["problems"] == []
+
+
 @pytest.mark.parametrize("ending", ["release", "fulfil"])
 def test_an_ended_reservation_refuses_every_action_with_its_status(client, create_product, ending):
     product = create_product(initial_quantity=10)
