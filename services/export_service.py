@@ -24,8 +24,11 @@ PRODUCT_COLUMNS = ("sku", "name", "barcode", "price", "category", "description",
 # `reserved` and `available` are for reading; an import passes over them.
 STOCK_COLUMNS = ("sku", "name", "warehouse", "quantity", "expected_quantity", "reserved", "available",
                  "min_quantity", "max_quantity", "location")
+# The ledger row as `/api/logs` shows it; the warehouse's columns last, after the ones
+# files exported before warehouses had.
 LOG_COLUMNS = ("id", "created_at", "product_id", "sku", "name", "action", "quantity", "before_quantity",
-               "after_quantity", "reason", "operator", "on_behalf_of", "seq", "hash")
+               "after_quantity", "reason", "operator", "on_behalf_of", "seq", "hash", "warehouse_id", "warehouse_code",
+               "level_before", "level_after", "transfer_id", "reservation_id")
 
 
 PRODUCTS = (select(Product.id, *(getattr(Product, c) for c in PRODUCT_COLUMNS[:6]),

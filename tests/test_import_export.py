@@ -167,6 +167,9 @@ def test_a_product_in_two_warehouses_exports_a_row_per_level_and_counts_each_lev
     ok(client.post("/api/stock/transfer", json={"product_id": tea, "from_warehouse_id": default,
                                                 "to_warehouse_id": shanghai, "quantity": 5}))
     ok(client.post("/api/reservations/", json={"product_id": tea, "warehouse_id": shanghai, "quantity": 1}), 201)
+    moved = read_csv(client.get(f"/api/export/logs?product_id={tea}&action=transfer_in").data)
+    row = dict(zip(moved[0], moved[1]))
+    assert (row["warehouse_code"], row["level_before"], row["level_after"], len(row["transfer_id"])) == ("SH", "0", "5", 32)
     sheet = read_csv(client.get("/api/export/stock").data)
     assert [row[:7] for row in sheet[1:3]] == [["茶-001", "西湖龙井 250g", "DEFAULT", "7", "7", "0", "7"],
                                                 ["茶-001", "西湖龙井 250g", "SH", "5", "5", "1", "4"]]
