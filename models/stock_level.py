@@ -19,11 +19,14 @@ class StockLevel(Counted, db.Model):
         CheckConstraint("min_quantity >= 0", name="min_quantity_not_negative"),
         # One warehouse's list (`/api/warehouses/{id}/stock`) in every sort of its own
         # columns, and its low rows, as `/api/stock/` has them (services/pagination.py).
+        # Each ends with `product_id`, the tie-breaker: SQLite's indexes of a table with a
+        # two-column key end with the rowid, not the key (InnoDB's end with the key anyway).
         Index("ix_stock_levels_live", "warehouse_id", "deleted_at", "product_id", sqlite_where=LIVE),
-        *(Index(f"ix_stock_levels_live_{sort}", "warehouse_id", "deleted_at", sort, sqlite_where=LIVE)
+        *(Index(f"ix_stock_levels_live_{sort}", "warehouse_id", "deleted_at", sort, "product_id", sqlite_where=LIVE)
           for sort in SORTED),
         Index("ix_stock_levels_low", "warehouse_id", "low", "product_id", sqlite_where=LOW),
-        *(Index(f"ix_stock_levels_low_{sort}", "warehouse_id", "low", sort, sqlite_where=LOW) for sort in SORTED),
+        *(Index(f"ix_stock_levels_low_{sort}", "warehouse_id", "low", sort, "product_id", sqlite_where=LOW)
+          for sort in SORTED),
         Index("ix_stock_levels_location", "warehouse_id", "location"),
         MYSQL_TABLE_ARGS,
     )

@@ -156,18 +156,42 @@ def live_warehouse(warehouse_id: int) -> None:
 
 def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
     """One page of a warehouse's levels of live products, with their product summary,
-    filtered and sorted as `/api/stock/` is; off the levels' indexes (which lead with
-    the warehouse), joined to products for a filter or sort of theirs."""
+    filtered and sorted as `/api/stock/` is, and read the same way: sorted by the
+    product's name or SKU with no filter of the level's own, off the products' indexes;
+    otherwise off the levels' indexes, which lead with the warehouse. The total is
+    counted on the levels, joined to products only for a filter of theirs."""
     begin_snapshot()
     live_warehouse(warehouse_id)
     here = StockLevel.warehouse_id == warehouse_id
-    statement = select(StockLevel).where(here, LOW_LEVELS if query.low_only else StockLevel.deleted_at.is_(None))
-    column = LEVEL_SORTS[query.sort.removeprefix("-")]
-    if query.q or query.category or query.sku or query.barcode or column.class_ is Product:
-        statement = statement.join(Product, Product.id == StockLevel.product_id)
-    statement = _filtered(statement, query, StockLevel.location)
-    order = ordering(query.sort, LEVEL_SORTS, key=StockLevel.product_id)
-    return paginate(statement, query, order, _LEVELS_IN_WAREHOUSE, view_params={"warehouse_id": warehouse_id})
+    levels = select(StockLevel).where(here, LOW_LEVELS if query.low_only else StockLevel.deleted_at.is_(None))
+    product_filters = query.q or query.category or query.sku or query.barcode
+    if product_filters:
+        levels = levels.join(Product, Product.id == StockLevel.product_id)
+    levels = _filtered(levels, query, StockLevel.location)
+    total = count_rows(levels)
+    by_product = LEVEL_SORTS[query.sort.removeprefix("-")].class_ is Product
+    if by_product and not (query.location or query.low_only):
+        statement = _filtered(select(Product).where(Product.deleted_at.is_(None)), query, StockLevel.location)
+        if not _holds_every_product(total, query):
+            # A live product's level is live too (its deletion is copied to its levels).
+            statement = statement.where(
+                select(StockLevel.product_id).where(StockLevel.product_id == Product.id, here).exists())
+        order = ordering(query.sort, LEVEL_SORTS, key=Product.id)
+    else:
+        statement = levels
+        if by_product and not product_filters:
+            statement = statement.join(Product, Product.id == StockLevel.product_id)  # for the order alone
+        order = ordering(query.sort, LEVEL_SORTS, key=StockLevel.product_id)
+    return paginate(statement, query, order, _LEVELS_IN_WAREHOUSE, total=total,
+                    view_params={"warehouse_id": warehouse_id})
+
+
+def _holds_every_product(levels: int, query: StockQuery) -> bool:
+    """Whether the warehouse's `levels` live levels (of the category asked for) are one
+    of every such live product: then its list by name or SKU is the products' own, and
+    no product is looked up for a level (a warehouse holding everything, the default
+    one most often, lists as fast as `/api/stock/`)."""
+    return not (query.q or query.sku or query.barcode) and levels == live_count(query.category)
 
 
 def get_stock(product_id: int) -> SimpleNamespace:

@@ -17,20 +17,37 @@ LISTS = (
     + [f"/api/stock/?sort={sign}{sort}" for sort in STOCK_SORTS for sign in ("", "-")]
     + [f"/api/stock/?low_only=true&sort={sign}{sort}" for sort in STOCK_SORTS for sign in ("", "-")]
     + ["/api/stock/low-stock?x=1", "/api/logs/?x=1", "/api/logs/?action=out", "/api/logs/product/{busiest}?x=1"]
+    # A warehouse holding some products only (by name or SKU its list passes over the
+    # rest), and the default one, holding every product (its list is the products' own)
+    + [f"/api/warehouses/{{other}}/stock?sort={sign}{sort}" for sort in STOCK_SORTS for sign in ("", "-")]
+    + [f"/api/warehouses/{{other}}/stock?low_only=true&sort={sign}{sort}" for sort in STOCK_SORTS for sign in ("", "-")]
+    + [f"/api/warehouses/{{other}}/stock?category=%E9%A3%9F%E5%93%81&sort={sign}{sort}" for sort in ("name", "sku")
+       for sign in ("", "-")]
+    + [f"/api/warehouses/{{default}}/stock?{category}sort={sign}{sort}" for category in ("", "category=%E9%A3%9F%E5%93%81&")
+       for sort in ("name", "sku") for sign in ("", "-")]
 )
 
 
 @pytest.fixture
 def catalogue(client, runner, create_product):
-    """Seeded products (created and updated at one instant, stock rows likewise), plus
-    products that tie on name and price, and a deleted one."""
-    result = runner.invoke(args=["seed", "--products", "40", "--movements", "400", "--random-seed", "5"])
+    """Seeded products in two warehouses (created and updated at one instant, stock rows
+    likewise), plus products that tie on name and price, half of them in the other
+    warehouse too, and a deleted one; twelve levels of the other warehouse are low."""
+    result = runner.invoke(args=["seed", "--products", "40", "--movements", "400", "--random-seed", "5",
+                                 "--warehouses", "2"])
     assert result.exit_code == 0, result.output
+    default, other = sorted(ok(client.get("/api/warehouses/"))["items"], key=lambda w: not w["is_default"])
     for i in range(6):
-        create_product(name="同名商品", price=12.5, category="食品", min_quantity=5, initial_quantity=i % 2)
+        tie = create_product(name="同名商品", price=12.5, category="食品", min_quantity=5, initial_quantity=i % 2)
+        if i % 2:
+            ok(client.post("/api/stock/add", json={"product_id": tie["id"], "quantity": 1, "warehouse_id": other["id"]}))
     gone = create_product(name="已删除", price=12.5, category="食品")
     ok(client.delete(f"/api/products/{gone['id']}"))
-    return {"busiest": ok(client.get("/api/logs/statistics"))["top_products"][0]["product_id"]}
+    for level in ok(client.get(f"/api/warehouses/{other['id']}/stock", query_string={"per_page": 12}))["items"]:
+        ok(client.post("/api/stock/adjust", json={"product_id": level["product_id"], "warehouse_id": other["id"],
+                                                  "quantity": level["quantity"], "min_quantity": level["quantity"] + 1}))
+    return {"busiest": ok(client.get("/api/logs/statistics"))["top_products"][0]["product_id"],
+            "default": default["id"], "other": other["id"]}
 
 
 def _items(page: dict) -> list:

@@ -1,7 +1,7 @@
 """Warehouses and transfers (SPEC §8): levels per warehouse under the product's total,
 transfers as two chained ledger rows, and `verify` proving levels and pairs."""
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from db import db
 from tests.helpers import MISSING_ID, assert_error, ok
@@ -204,6 +204,44 @@ def test_one_warehouses_stock_pages_with_filters_sorts_and_cursors(client, creat
     assert [row["product"]["name"] for row in drinks["items"]] == ["商品3", "商品1"]
     assert drinks["pagination"]["total"] == 2
     assert_error(client.get(f"/api/warehouses/{MISSING_ID}/stock"), 404, "NOT_FOUND")
+
+
+LEVEL_SORTS = ["product_id", "name", "sku", "quantity", "min_quantity", "updated_at"]
+
+
+@pytest.mark.parametrize("query", [
+    *({"sort": f"{sign}{sort}"} for sort in LEVEL_SORTS for sign in ("", "-")),
+    # Low rows by name or SKU are few: those alone are read and sorted.
+    *({"sort": f"{sign}{sort}", "low_only": "true"} for sort in LEVEL_SORTS[3:] for sign in ("", "-")),
+], ids=lambda query: "&".join(f"{key}={value}" for key, value in query.items()))
+def test_a_warehouses_page_in_any_sort_walks_an_index_without_sorting(app, client, two, create_product, query):
+    """A middle page reads its rows in order off one index, never sorting the whole
+    warehouse: its plan has no temporary B-tree (SQLite) and no filesort (MariaDB)."""
+    for index in range(6):
+        product = create_product(name=f"商品{index % 3}", initial_quantity=1)["id"]  # some only in the default
+        if index % 2:
+            move(client, "adjust", product_id=product, warehouse_id=two["other"], quantity=index, min_quantity=9)
+    statements = []
+
+    def record(connection, cursor, statement, parameters, *args):
+        if "ORDER BY" in statement:
+            statements.append((statement, parameters))
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            page = ok(client.get(f"/api/warehouses/{two['other']}/stock", query_string={**query, "per_page": 1,
+                                                                                        "page": 2}))
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        assert len(page["items"]) == 1 and page["pagination"]["total"] == 3
+        (statement, parameters), = statements
+        sqlite = db.engine.dialect.name == "sqlite"
+        explained = db.session.connection().exec_driver_sql(
+            f"EXPLAIN {'QUERY PLAN ' if sqlite else ''}{statement}", parameters).mappings().all()
+    sorting = [step for step in explained
+               if ("TEMP B-TREE" in step["detail"] if sqlite else "filesort" in (step["Extra"] or ""))]
+    assert not sorting, explained
 
 
 def test_as_of_reads_a_levels_past(client, two):
