@@ -12,6 +12,7 @@ from db.prepared import PreparedStatement
 from models import Event, EventSequencer
 from models.types import utcnow
 from services.transaction import run_in_write_transaction
+from utils.exceptions import ValidationFailed
 
 SEQUENCE_BATCH = 1000  # events given positions per turn of the sequencer
 SEQUENCER_ROW = 1
@@ -112,6 +113,11 @@ def read_feed(after: int, limit: int) -> dict[str, Any]:
         pass
     rows = db.session.execute(
         select(Event).where(Event.position > after).order_by(Event.position).limit(limit)).scalars().all()
+    if not rows and after > (last := last_position()):
+        # No answer ever gave this cursor: one kept across a restored or replaced database
+        # would otherwise wait, silently, for the feed to grow past it.
+        raise ValidationFailed("游标超出事件流末尾：请从 last_position 或 0 重新开始",
+                               {"after": after, "last_position": last})
     items = [shown(row) for row in rows]
     return {"items": items, "next_after": items[-1]["position"] if items else after}
 

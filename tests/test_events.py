@@ -94,6 +94,12 @@ def test_the_cursor_resumes_and_an_empty_page_keeps_it(client, create_product):
     assert feed(client, rest["next_after"]) == {"items": [], "next_after": rest["next_after"]}
 
 
+def test_a_cursor_beyond_the_feed_is_refused_with_where_the_feed_ends(client, create_product):
+    create_product(initial_quantity=1)  # positions 1 and 2
+    details = assert_error(client.get("/api/events/?after=999"), 400, "VALIDATION_ERROR")
+    assert details == {"after": 999, "last_position": 2}
+
+
 @pytest.mark.parametrize("query", ["after=-1", "after=x", "limit=0", "limit=501", "after=99999999999999999999"])
 def test_bad_cursor_or_limit_is_a_400(client, query):
     assert_error(client.get(f"/api/events/?{query}"), 400, "VALIDATION_ERROR")
