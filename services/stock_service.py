@@ -662,7 +662,7 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
     previous = _last_rows(connection, ids)
     counted: dict[tuple[int, int], int] = {}  # level → its count; the level's count read is in `levels`
     totals: dict[int, int] = {}  # product → its total as read
-    logs, events = [], EventBatch()
+    logs, events, lows = [], EventBatch(), EventBatch()  # each product's stock.low after its stock.changed
     for product_id, group in chunk:
         stock = stocks.get(product_id)
         if stock is None:
@@ -688,9 +688,9 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
             daily.add(product_id, log.created_at.date(), "adjust", log.quantity)
             level_was_low, level.quantity = is_low_level(level.quantity, level.min_quantity), adjust.quantity
             level.is_low = is_low_level(level.quantity, level.min_quantity)
-            announce_low(stock, level_was_low, events.add, level)
+            announce_low(stock, level_was_low, lows.add, level)
         stock.is_low = is_low_level(stock.quantity, stock.min_quantity)
-        announce_low(stock, was_low, events.add)
+        announce_low(stock, was_low, lows.add)
     if not logs:
         return 0
     _write_counts(connection, now, stocks, levels, counted, totals, logs)
@@ -698,6 +698,7 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
         events.add("stock.changed", logged_row(log), product_id=log.product_id, warehouse_id=log.warehouse_id,
                    occurred_at=now)
     events.write()
+    lows.write()
     return len(logs)
 
 

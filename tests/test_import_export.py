@@ -228,6 +228,7 @@ def test_counts_in_rounds_chain_each_product_and_announce_each_movement(client, 
     events = ok(client.get("/api/events/?after=0&limit=500"))["items"][before:]
     assert [e["data"] for e in events if e["type"] == "stock.changed"] == logs
     assert [e["data"]["sku"] for e in events if e["type"] == "stock.low"] == ["C-2"]
+    assert [e["type"] for e in events if e["product_id"] == rice["id"]] == ["stock.changed", "stock.low"]
     report = ok(client.get("/api/logs/verify"))
     assert report["problems"] == [] and report["complete"]
 
