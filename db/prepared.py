@@ -1,4 +1,5 @@
 """Statements compiled once per database driver and run straight on a DBAPI cursor."""
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -23,7 +24,7 @@ class _Plan:
     fixed: dict  # literals in the statement (`quantity >= 0`), bound parameters too
     param_converters: dict  # parameter name → the column type's conversion for the driver
     names: tuple[str, ...]  # selected column names
-    column_converters: tuple  # the column types' conversions of what the driver returns
+    column_converters: tuple[tuple[str, Callable], ...]  # (name, conversion) of the columns that need one
 
     def arguments(self, params: dict):
         if self.fixed:
@@ -31,16 +32,19 @@ class _Plan:
         if self.param_converters:
             params = {name: self.param_converters[name](value) if name in self.param_converters else value
                       for name, value in params.items()}
-        return tuple(params[name] for name in self.order) if self.order is not None else params
+        return [params[name] for name in self.order] if self.order is not None else params
 
     def executed(self, cursor, arguments, many: bool) -> Executed:
         cursor.execute(self.sql, arguments)
         try:  # a kept SQLite connection must not be left with an unfinished statement
-            rows = (cursor.fetchall() if many else cursor.fetchmany(1)) if self.names else ()
-            return Executed(
-                rows=[{name: convert(value) if convert else value
-                       for name, convert, value in zip(self.names, self.column_converters, row)} for row in rows],
-                rowcount=cursor.rowcount, lastrowid=cursor.lastrowid)
+            rows = []
+            if self.names:
+                for values in cursor.fetchall() if many else cursor.fetchmany(1):
+                    row = dict(zip(self.names, values))
+                    for name, convert in self.column_converters:
+                        row[name] = convert(row[name])
+                    rows.append(row)
+            return Executed(rows, cursor.rowcount, cursor.lastrowid)
         finally:
             cursor.close()
 
@@ -81,7 +85,8 @@ class PreparedStatement:
                 param_converters={name: convert for name, convert in binds.items() if convert},
                 names=tuple(column.key for column in selected),
                 column_converters=tuple(
-                    column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected),
+                    (column.key, convert) for column in selected
+                    if (convert := column.type.dialect_impl(dialect).result_processor(dialect, None))),
             )
             self._plans[(dialect.name, dialect.driver)] = plan
         return plan
