@@ -4,14 +4,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from db import db
 from db.prepared import PreparedStatement
 from models import Event, EventSequencer
 from models.types import utcnow
-from services.transaction import run_in_write_transaction
+from services.transaction import run_in_write_transaction, write_connection
 from utils.exceptions import ValidationFailed
 
 SEQUENCE_BATCH = 1000  # events given positions per turn of the sequencer
@@ -23,12 +23,11 @@ _INSERT_EVENT = PreparedStatement(insert(Event).values(
 
 
 def record_event(event_type: str, data: dict[str, Any], *, product_id: int | None = None,
-                 warehouse_id: int | None = None, occurred_at: datetime | None = None,
-                 connection: Connection | None = None) -> None:
-    """Append an event to the outbox, in the caller's open write transaction (on its
-    `connection`, when at hand): it commits with the change that caused it, or not at
-    all. `data` holds JSON values and UTC datetimes (written as the API writes them, `…Z`)."""
-    _INSERT_EVENT.run(connection or db.session.connection(),
+                 warehouse_id: int | None = None, occurred_at: datetime | None = None) -> None:
+    """Append an event to the outbox, in the caller's open write transaction: it commits
+    with the change that caused it, or not at all. `data` holds JSON values and UTC
+    datetimes (written as the API writes them, `…Z`)."""
+    _INSERT_EVENT.run(write_connection(),
                       **_event_row(event_type, data, product_id, warehouse_id, occurred_at))
 
 

@@ -8,7 +8,7 @@ from operator import attrgetter
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import BigInteger, Connection, Select, and_, bindparam, false, func, insert, literal_column, or_, select, update
+from sqlalchemy import BigInteger, Select, and_, bindparam, false, func, insert, literal_column, or_, select, update
 
 from db import db
 from db.prepared import PreparedStatement
@@ -51,7 +51,7 @@ from services.ledger_service import DAILY_TOTALS, DailyTotals
 from services.log_service import end_of
 from services.pagination import Ordering, contains, count_rows, ordering, paginate
 from services.product_counts import live_count
-from services.transaction import begin_snapshot, run_in_write_transaction
+from services.transaction import begin_snapshot, run_in_write_transaction, write_connection
 from utils.exceptions import (
     AppError,
     Conflict,
@@ -271,7 +271,7 @@ def transfer_stock(data: StockTransfer, actor: str | None = None) -> dict:
         stock = lock_stock(data.product_id)
         return _transfer(stock, lock_levels(stock, (data.from_warehouse_id, data.to_warehouse_id)), data, actor)
 
-    return run_in_write_transaction(work)
+    return run_in_write_transaction(work, session_free=True)
 
 
 def _transfer(stock: SimpleNamespace, levels: dict[int, SimpleNamespace], data: StockTransfer,
@@ -292,7 +292,7 @@ def _change_settings(stock: SimpleNamespace, settings: dict, level: SimpleNamesp
     vars(target).update(settings)
     check_thresholds(target)
     target.updated_at = utcnow()
-    connection = db.session.connection()
+    connection = write_connection()
     if level is not None:
         connection.execute(update(StockLevel).where(
             StockLevel.product_id == stock.product_id, StockLevel.warehouse_id == level.warehouse_id).values(
@@ -400,19 +400,17 @@ def _at_index(index: int, step: Callable):
 
 def _change(movement: StockChange | StockAdjust, apply: Callable) -> ChangeResult:
     def work() -> ChangeResult:
-        connection = db.session.connection()  # looked up once: a lookup costs as much as a short statement
-        stock = lock_stock(movement.product_id, connection)
-        level = lock_level(stock, movement.warehouse_id, connection)
+        stock = lock_stock(movement.product_id)
+        level = lock_level(stock, movement.warehouse_id)
         return stock, apply(stock, level)
 
-    return run_in_write_transaction(work)
+    return run_in_write_transaction(work, session_free=True)
 
 
-def lock_stock(product_id: int, connection: Connection | None = None) -> SimpleNamespace:
+def lock_stock(product_id: int) -> SimpleNamespace:
     """The live product's stock row as shown (with the product's SKU and name), locked
-    until commit (FOR UPDATE; SQLite holds the database write lock already); on the
-    transaction's `connection` when the caller has it at hand."""
-    rows = _LOCK_STOCK.run(connection or db.session.connection(), product_id=product_id).rows
+    until commit (FOR UPDATE; SQLite holds the database write lock already)."""
+    rows = _LOCK_STOCK.run(write_connection(), product_id=product_id).rows
     if not rows:
         raise NotFound("商品不存在", {"product_id": product_id})
     stock = views.shaped(rows[0])
@@ -425,7 +423,7 @@ def expire_past_due(stock: SimpleNamespace) -> list[dict]:
     and take what they held off its levels and its total (the reads have left them out
     since that instant). Every write of the product locks it first, so each one counts
     only holds that are still in time. Returns the reservations expired."""
-    connection = db.session.connection()
+    connection = write_connection()
     now = utcnow()
     past_due = _PAST_DUE.run(connection, product_id=stock.product_id, now=now).rows
     if not past_due:
@@ -446,7 +444,7 @@ def expire_past_due(stock: SimpleNamespace) -> list[dict]:
 
 def change_held(stock: SimpleNamespace, level: SimpleNamespace, delta: int) -> None:
     """Add `delta` to what a locked level, and its product's total, hold."""
-    connection, now = db.session.connection(), utcnow()
+    connection, now = write_connection(), utcnow()
     _HOLD_IN_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=level.warehouse_id, delta=delta, now=now)
     _HOLD_IN_STOCK.run(connection, product_id=stock.product_id, delta=delta, now=now)
     stock.reserved += delta
@@ -488,13 +486,13 @@ def insufficient(stock: SimpleNamespace, level: SimpleNamespace, requested: int)
                                       "available": max(level.quantity - level.reserved, 0), "requested": requested})
 
 
-def lock_level(stock: SimpleNamespace, warehouse_id: int | None, connection: Connection | None = None) -> SimpleNamespace:
+def lock_level(stock: SimpleNamespace, warehouse_id: int | None) -> SimpleNamespace:
     """The product's level in a live warehouse (None: the default one), created empty when
     the product has none there yet. Call it with the product's stock row locked: every
     change of a level holds that lock first, so a level is never changed by two at once.
     The warehouse row gets a shared lock (none on SQLite, which has the write lock), so
     it cannot be deleted while a change into it is under way."""
-    connection = connection or db.session.connection()
+    connection = write_connection()
     if warehouse_id is None:
         rows = _LEVEL_IN_DEFAULT.run(connection, product_id=stock.product_id).rows
     else:
@@ -578,7 +576,7 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
     after = before if transfer_id else before + level_after - level_before
     check_limit(after, level_after)
     now = utcnow()
-    connection = db.session.connection()
+    connection = write_connection()
     changed = _UPDATE_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=level.warehouse_id,
                                 before=level_before, after=level_after, now=now)
     if changed.rowcount == 1:
@@ -597,7 +595,7 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
                       (level_before, level_after), movement, actor, now, transfer_id, reservation_id)
     log.id = _INSERT_LOG.run(connection, **vars(log)).lastrowid
     record_event("stock.changed", logged_row(log), product_id=stock.product_id, warehouse_id=level.warehouse_id,
-                 occurred_at=now, connection=connection)
+                 occurred_at=now)
     announce_low(stock, was_low)
     announce_low(stock, level_was_low, level=level)
     if daily is not None:

@@ -115,6 +115,28 @@ def test_a_request_that_used_the_session_ends_it_and_one_that_did_not_leaves_non
     assert sessions[1] is None
 
 
+def test_a_stock_movement_writes_apart_from_the_session_and_refuses_work_that_uses_it(app, client, create_product):
+    """Movements run on a connection of their own (`session_free`), half the cost of the
+    session's transaction; the session's own transaction would be apart from the
+    movement's, so using it there is refused and the movement is not written."""
+    sessions = []
+    app.teardown_request(lambda exc: sessions.append(db.session() if db.session.registry.has() else None))
+    product_id = create_product(name="会话之外", initial_quantity=10)["id"]
+    sessions.clear()
+    ok(client.post("/api/stock/add", json={"product_id": product_id, "quantity": 5}))
+    assert sessions == [None]
+
+    def use_the_session(_log):
+        db.session.scalar(select(func.count()).select_from(StockLog))
+
+    with app.test_request_context(), pytest.raises(RuntimeError, match="session-free"):
+        run_in_write_transaction(_movement(product_id, then=use_the_session), session_free=True)
+    assert _state(client, app, product_id) == (15, 2)
+    with app.test_request_context():
+        run_in_write_transaction(_movement(product_id), session_free=True)
+    assert _state(client, app, product_id) == (20, 3)
+
+
 @pytest.fixture
 def one_connection_app(db_url):
     """The app with a pool that keeps one connection: requests made one at a time then

@@ -23,7 +23,7 @@ def refuse_commits(app, monkeypatch):
 
     def refuse(count: int):
         def maybe_refuse(dbapi_connection):
-            if g.get("write_transaction_open") and len(refused) < count:
+            if g.get("write_connection") is not None and len(refused) < count:
                 refused.append(time.monotonic())
                 raise dialect.loaded_dbapi.OperationalError(*CERTIFICATION_CONFLICT)
             commit(dbapi_connection)
