@@ -22,7 +22,6 @@ def register_blueprints(app: Flask) -> None:
     from routes.bulk import exports, imports
     from routes.console import bp as console_bp
     from routes.events import bp as events_bp
-    from routes.files import allow_uploads
     from routes.logs import bp as logs_bp
     from routes.products import bp as products_bp
     from routes.reservations import bp as reservations_bp
@@ -35,7 +34,6 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (system_bp, products_bp, stock_bp, reservations_bp, warehouses_bp, logs_bp, events_bp, webhooks_bp,
                       imports, exports, console_bp):
         app.register_blueprint(blueprint)
-    app.before_request(allow_uploads)
     # Interactive docs, served from the installed package: they work offline.
     # The OAuth redirect is fixed (no OAuth is used): by default it is built from the
     # request's Host, which would make the page's inline script differ per host, and

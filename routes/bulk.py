@@ -4,13 +4,14 @@ from flask import Blueprint
 
 from openapi_spec import operation
 from routes.access import actor_name
-from routes.files import download, uploaded_file
+from routes.files import allow_uploads, download, uploaded_file
 from routes.parsing import query_args
 from schemas.bulk import ExportQuery, ImportOut, ImportQuery, LogExportQuery, StockExportQuery
 from services import export_service, import_service
 from utils.response_handler import success
 
 imports = Blueprint("imports", __name__, url_prefix="/api/import")
+imports.before_request(allow_uploads)
 exports = Blueprint("exports", __name__, url_prefix="/api/export")
 
 @imports.post("/products")

@@ -17,7 +17,8 @@ FORM_OVERHEAD = 64 * 1024  # a form's boundaries, part headers and CSRF token be
 
 def allow_uploads() -> None:
     """Raise the body limit from MAX_CONTENT_LENGTH to IMPORT_MAX_BYTES where a file is
-    uploaded, before anything reads the body (the console's CSRF check does)."""
+    uploaded, before anything reads the body (the console's CSRF check does): a hook of
+    the two blueprints that take files, so other requests do not run it."""
     if request.endpoint in UPLOAD_ENDPOINTS:
         limit = current_app.config["IMPORT_MAX_BYTES"] * 4 // 3 + FORM_OVERHEAD
         if request.content_length is not None and request.content_length > limit:

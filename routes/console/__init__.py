@@ -2,9 +2,11 @@
 the same services as the JSON API and render templates from `templates/console/`."""
 from flask import Blueprint
 
+from routes.files import allow_uploads
 from security import add_page_policy
 
 bp = Blueprint("console", __name__, url_prefix="/console")
+bp.before_request(allow_uploads)  # registered first: before the CSRF check reads the body
 bp.after_request(add_page_policy)
 
 # The views register themselves on `bp` when imported.
