@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, not_, or_, select
 
 from db import db
 from models import ACTIONS, MovementDaily, StockLog
@@ -66,8 +66,7 @@ class Span:
 
     def outside(self):
         """The condition on `created_at` for what lies outside (the range is bounded)."""
-        below = [] if self.lower is None else [StockLog.created_at < self.lower]
-        return or_(*below, *([] if self.upper is None else [StockLog.created_at >= self.upper]))
+        return not_(_between(self.lower, self.upper))
 
     def edges(self) -> list:
         """Conditions on `created_at` for what lies inside but outside the whole days."""
