@@ -44,7 +44,10 @@ class StockLog(db.Model):
         CheckConstraint("level_after >= 0 AND level_before >= 0", name="levels_not_negative"),
         UniqueConstraint("product_id", "seq", name="uq_stock_logs_product_id_seq"),
         Index("ix_stock_logs_product_id_id", "product_id", "id"),
-        Index("ix_stock_logs_product_id_created_at", "product_id", "created_at"),
+        # A product's rows in a time range, read off the index alone: a product's
+        # statistics, and its rows outside a range when the busiest products of a long
+        # range are found from the running totals (services/top_products.py).
+        Index("ix_stock_logs_product_id_created_at", "product_id", "created_at", "action", "quantity"),
         Index("ix_stock_logs_action_id", "action", "id"),
         Index("ix_stock_logs_operator_id", "operator", "id"),
         Index("ix_stock_logs_warehouse_id_id", "warehouse_id", "id"),

@@ -5,24 +5,28 @@ Across all products a range is answered from the per-day running totals
 products, models/shards.py) for the whole UTC days inside
 it, and from the ledger only for the partial days at its edges, read off the ledger's
 `created_at` index alone. For one product, its ledger rows in the range are few and
-read off its `(product_id, created_at)` index.
+read off its `(product_id, created_at)` index. The busiest products: services/top_products.py.
 """
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import func, not_, or_, select
 
 from db import db
-from models import ACTIONS, TRANSFER_ACTIONS, MovementDaily, Product, Stock, StockLog
+from models import ACTIONS, MovementDaily, StockLog
 from schemas.log import StatisticsQuery
+from services import top_products
 from services.log_service import day_start, end_of, time_filters
 from services.transaction import begin_snapshot
 
-TOP_PRODUCTS = 10
 DAILY_ACTIONS = ("in", "out", "adjust")  # the daily series: transfers change no day's stock
 MICROSECOND = timedelta(microseconds=1)
 LAST_INSTANT = datetime.max.replace(tzinfo=timezone.utc)
+# The busiest products of a range holding a third of the ledger or more are found by
+# walking the running totals: measured, the walk costs less from about there on (from
+# a month of 90 days, against a sum of every row inside).
+COMPLEMENT_FROM = 3
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,10 @@ class Span:
             return None
         return first, last
 
+    def outside(self):
+        """The condition on `created_at` for what lies outside (the range is bounded)."""
+        return not_(_between(self.lower, self.upper))
+
     def edges(self) -> list:
         """Conditions on `created_at` for what lies inside but outside the whole days."""
         days = self.whole_days()
@@ -91,16 +99,18 @@ def statistics(query: StatisticsQuery) -> dict[str, Any]:
         filters = [StockLog.product_id == query.product_id, *time_filters(query.start_date, query.end_date)]
         per_day = ledger_per_day(filters)
         by_action, daily = _by_action(per_day), _daily(per_day)
-        top_products = _top_products_in(filters)
+        busiest = top_products.summed_inside(filters)
     else:
         edges = span.edges()
         per_day = ledger_per_day([or_(*edges)]) if edges else []
         days = span.whole_days()
         by_action = _by_action(per_day, _action_totals(*days) if days else None)
         daily = sorted(_daily(per_day) + (daily_totals(*days) if days else []), key=lambda entry: entry["date"])
-        bounded = query.start_date is not None or query.end_date is not None
-        top_products = _top_products_overall(bounded) if _covers_every_movement(span) else _top_products_in(
-            time_filters(query.start_date, query.end_date))
+        if _covers_every_movement(span):
+            busiest = top_products.of_all_time(bounded=query.start_date is not None or query.end_date is not None)
+        else:
+            busiest = _top_products_of_range(span, time_filters(query.start_date, query.end_date),
+                                             sum(entry["count"] for entry in by_action.values()))
     total_in = by_action["in"]["quantity"]
     total_out = by_action["out"]["quantity"]
     return {
@@ -109,13 +119,9 @@ def statistics(query: StatisticsQuery) -> dict[str, Any]:
         "total_out": total_out,
         "net_change": total_in - total_out + by_action["adjust"]["quantity"],
         "by_action": by_action,
-        "top_products": top_products,
+        "top_products": busiest,
         "daily": daily,
     }
-
-
-def _sum_where(action: str, column=StockLog.quantity):
-    return func.coalesce(func.sum(case((StockLog.action == action, column), else_=0)), 0)
 
 
 def ledger_per_day(filters: list) -> list:
@@ -187,48 +193,15 @@ def _covers_every_movement(span: Span) -> bool:
     return True
 
 
-def _top_products_overall(bounded: bool) -> list[dict]:
-    """The busiest products of all time, from their stock rows' running totals (indexed).
-    A deleted product is named by the SKU of its last movement; within bounds, however
-    wide, by the greatest SKU its movements had, as for any range."""
-    if bounded:
-        sku_then = select(func.max(StockLog.sku)).where(StockLog.product_id == Stock.product_id).scalar_subquery()
-    else:
-        sku_then = (select(StockLog.sku).where(StockLog.product_id == Stock.product_id)
-                    .order_by(StockLog.seq.desc()).limit(1).scalar_subquery())
-    rows = db.session.execute(
-        select(Stock.product_id, Product.name, func.coalesce(Product.sku, sku_then), Stock.movements,
-               Stock.total_in, Stock.total_out, Stock.units_moved)
-        .join(Product, Product.id == Stock.product_id)
-        # Every movement moves a unit at least: units_moved > 0 is a range of the index.
-        .where(Stock.units_moved > 0, Stock.movements > 0)
-        .order_by(Stock.units_moved.desc(), Stock.product_id)
-        .limit(TOP_PRODUCTS)
-    )
-    return [_top_entry(*row) for row in rows]
-
-
-def _top_products_in(filters: list) -> list[dict]:
-    """The busiest products among the ledger rows matching `filters`: summed off an index
-    that holds what is added up, then named (a deleted product by the greatest SKU its
-    rows had)."""
-    # Units moved in, out or by a count: a transfer moves none in or out of the product's total.
-    moved = func.sum(case((StockLog.action.in_(TRANSFER_ACTIONS), 0), else_=func.abs(StockLog.quantity))).label("moved")
-    busiest = (
-        select(StockLog.product_id, func.count().label("movements"), _sum_where("in").label("total_in"),
-               _sum_where("out").label("total_out"), moved)
-        .where(*filters).group_by(StockLog.product_id).order_by(moved.desc(), StockLog.product_id).limit(TOP_PRODUCTS)
-    ).subquery()
-    sku_then = select(func.max(StockLog.sku)).where(StockLog.product_id == busiest.c.product_id, *filters).scalar_subquery()
-    rows = db.session.execute(
-        select(busiest.c.product_id, Product.name, func.coalesce(Product.sku, sku_then), busiest.c.movements,
-               busiest.c.total_in, busiest.c.total_out, busiest.c.moved)
-        .join(Product, Product.id == busiest.c.product_id)
-        .order_by(busiest.c.moved.desc(), busiest.c.product_id)
-    )
-    return [_top_entry(*row) for row in rows]
-
-
-def _top_entry(product_id, name, sku, movements, total_in, total_out, units) -> dict:
-    return {"product_id": product_id, "name": name, "sku": sku, "movements": int(movements),
-            "total_in": int(total_in), "total_out": int(total_out), "units_moved": int(units)}
+def _top_products_of_range(span: Span, inside: list, count: int) -> list[dict]:
+    """The busiest products of a range that does not hold every movement (`count` of
+    them): from the running totals less the rows outside when the range holds enough of
+    the ledger for that to pay, and within a bound on the products walked; else by
+    summing the rows inside."""
+    ledger = sum(entry["count"] for entry in _action_totals(None, None).values())
+    if count * COMPLEMENT_FROM >= ledger:
+        walked_at_most = max(top_products.FIRST_STEP, count // top_products.ROWS_PER_PRODUCT)
+        busiest = top_products.totals_less_outside(span.outside(), inside, walked_at_most)
+        if busiest is not None:
+            return busiest
+    return top_products.summed_inside(inside)

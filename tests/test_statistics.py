@@ -6,7 +6,13 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
+from sqlalchemy import event
 
+from db import db
+from services import top_products
+from services.log_service import time_filters
+from services.statistics_service import Span
+from services.transaction import begin_snapshot
 from tests.helpers import ok
 
 DAILY = ("in", "out", "adjust")
@@ -17,13 +23,20 @@ RANGES = 40
 
 @pytest.fixture
 def history(client, runner):
-    """90 days of movements over 30 products (a few a day), two of them deleted since;
-    every ledger row, and the products' names."""
-    result = runner.invoke(args=["seed", "--products", "30", "--movements", "900", "--random-seed", "11"])
+    """90 days of movements over 30 products in three warehouses (a few a day, transfers
+    among them), two products deleted since; every ledger row, and the products' names."""
+    result = runner.invoke(args=["seed", "--products", "30", "--movements", "900", "--random-seed", "11",
+                                 "--warehouses", "3"])
     assert result.exit_code == 0, result.output
     products = {item["id"]: item for item in ok(client.get("/api/products/?per_page=100"))["items"]}
     for gone in list(products)[:2]:
         ok(client.delete(f"/api/products/{gone}"))
+    return _ledger(client, products, deleted=list(products)[:2])
+
+
+def _ledger(client, products: dict, deleted: list) -> dict:
+    """Every ledger row, newest first, with its instant; the products' names and the
+    SKUs of those not `deleted`."""
     rows, older = [], ""
     while older is not None:
         page = ok(client.get(f"/api/logs/?per_page=100{older and f'&before_id={older}'}"))
@@ -32,7 +45,7 @@ def history(client, runner):
     for row in rows:
         row["at"] = datetime.fromisoformat(row["created_at"].replace("Z", "+00:00"))
     return {"rows": rows, "names": {pid: item["name"] for pid, item in products.items()},
-            "skus": {pid: item["sku"] for pid, item in list(products.items())[2:]}}
+            "skus": {pid: item["sku"] for pid, item in products.items() if pid not in deleted}}
 
 
 def _bounds(start: date | datetime | None, end: date | datetime | None):
@@ -151,3 +164,109 @@ def test_statistics_at_the_ends_of_time(client, history, bounds):
     answer = ok(client.get("/api/logs/statistics", query_string={
         key: value for key, value in (("start_date", start), ("end_date", end)) if value is not None}))
     assert answer == expected(history, *parsed)
+
+
+# ---- the busiest products of a range: summed inside it, or the running totals less what lies outside ----
+
+def both_ways(app, start, end, most: int = 10**6) -> dict:
+    """The busiest products of a range found both ways, each in a snapshot of its own."""
+    answers = {}
+    with app.app_context():
+        inside, outside = time_filters(start, end), Span.of(start, end).outside()
+        for way, find in (("summed inside", lambda: top_products.summed_inside(inside)),
+                          ("totals less outside", lambda: top_products.totals_less_outside(outside, inside, most))):
+            begin_snapshot()
+            answers[way] = find()
+            db.session.rollback()
+    return answers
+
+
+def _parts_of(history: dict) -> dict:
+    """Ranges with partial days holding nearly all, about half, two fifths and little of the
+    ledger (by time), and one of whole days."""
+    first, last = history["rows"][-1]["at"], history["rows"][0]["at"]
+    at = lambda share: first + (last - first) * share  # noqa: E731
+    return {"nearly all": (at(0.01), at(0.99)), "about half": (at(0.25), at(0.75)), "two fifths": (at(0.45), at(0.85)),
+            "little": (at(0.4), at(0.42)), "whole days": (at(0.05).date(), at(0.9).date()),
+            "to the end": (at(0.3), None), "from the start": (None, at(0.7))}
+
+
+def test_the_busiest_products_of_any_range_are_the_same_either_way(app, history):
+    for name, (start, end) in _parts_of(history).items():
+        wanted = expected(history, start, end)["top_products"]
+        assert both_ways(app, start, end) == {"summed inside": wanted, "totals less outside": wanted}, name
+
+
+@pytest.fixture
+def tied(client, create_product):
+    """Twelve products that each move 5 units between two instants (one more moves 5 out
+    as well, one transfers, one is deleted afterwards); before and after, the last two
+    and two others move many more, so the running totals rank them first. The ledger,
+    and the two instants."""
+    products = {created["id"]: created for created in (create_product() for _ in range(12))}
+    ids = list(products)
+    second = ok(client.post("/api/warehouses/", json={"code": "WH-T", "name": "二号仓"}), 201)["id"]
+    default = next(w["id"] for w in ok(client.get("/api/warehouses/"))["items"] if w["is_default"])
+    move = lambda action, pid, quantity: ok(client.post(f"/api/stock/{action}", json={  # noqa: E731
+        "product_id": pid, "quantity": quantity}))["log"]
+    for pid in ids[-2:]:
+        move("add", pid, 50)
+    move("add", ids[0], 3)
+    lower = datetime.fromisoformat(move("add", ids[0], 5)["created_at"].replace("Z", "+00:00"))
+    for pid in ids[1:]:
+        move("add", pid, 5)
+    move("reduce", ids[2], 5)
+    ok(client.post("/api/stock/transfer", json={"product_id": ids[1], "from_warehouse_id": default,
+                                                "to_warehouse_id": second, "quantity": 2}))
+    upper = datetime.fromisoformat(move("add", ids[4], 40)["created_at"].replace("Z", "+00:00"))
+    move("add", ids[5], 40)
+    ok(client.delete(f"/api/products/{ids[-1]}"))
+    return {**_ledger(client, products, deleted=ids[-1:]), "lower": lower, "upper": upper - timedelta(microseconds=1)}
+
+
+def test_ties_transfers_and_a_deleted_product_rank_alike_either_way(app, client, tied):
+    lower, upper = tied["lower"], tied["upper"]
+    for start, end in ((lower, upper), (lower, None), (None, upper), (lower + timedelta(microseconds=1), upper),
+                       (lower, lower + (upper - lower) / 3)):
+        wanted = expected(tied, start, end)
+        assert both_ways(app, start, end) == {"summed inside": wanted["top_products"],
+                                              "totals less outside": wanted["top_products"]}, (start, end)
+        assert ok(client.get("/api/logs/statistics", query_string=_query(start, end))) == wanted
+    ranked = expected(tied, lower, upper)["top_products"]
+    ids = list(tied["names"])
+    # Five units each but one: ties broken by id, the busiest of all time left out, the
+    # transfer moving no units, the deleted product named by its SKU then.
+    assert [entry["product_id"] for entry in ranked] == [ids[2], *ids[:2], *ids[3:10]]
+    assert ranked[2]["movements"] == 3 and ranked[2]["units_moved"] == 5
+
+
+@pytest.fixture
+def statements(app):
+    """The SQL statements the app runs while the test does."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    record = lambda conn, cursor, statement, *args: seen.append(" ".join(statement.split()))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.mark.parametrize(("part", "walked"), [("nearly all", True), ("about half", True), ("two fifths", True),
+                                              ("little", False), ("whole days", True)])
+def test_a_range_holding_a_third_of_the_ledger_or_more_is_read_from_the_running_totals(
+        client, history, statements, part, walked):
+    start, end = _parts_of(history)[part]
+    assert ok(client.get("/api/logs/statistics", query_string=_query(start, end))) == expected(history, start, end)
+    # A step of the walk: stock rows by the keys of a stretch of the running totals' order.
+    walks = any("(SELECT stock.product_id AS product_id FROM stock ORDER BY stock.units_moved DESC" in sql
+                for sql in statements)
+    sums = any("GROUP BY stock_logs.product_id ORDER BY moved DESC" in sql for sql in statements)
+    assert (walks, sums) == (walked, not walked)
+
+
+def test_the_walk_gives_up_past_the_products_it_may_read(app, history):
+    start, end = _parts_of(history)["nearly all"]
+    answers = both_ways(app, start, end, most=top_products.TOP_PRODUCTS)
+    assert answers["totals less outside"] is None
+    assert answers["summed inside"] == expected(history, start, end)["top_products"]
