@@ -92,6 +92,11 @@ def ordering(sort: str, columns: Mapping[str, ColumnElement], key: ColumnElement
     return Ordering(sort, tuple(getattr(each, direction)() for each in ((column,) if column is key else (column, key))))
 
 
+class UnshownRows(LookupError):
+    """Keys of a page that its view does not show: the filter promised rows that the
+    view's joins do not find (the caller's shortcut rested on a count that was wrong)."""
+
+
 @dataclass(frozen=True)
 class Position:
     """Where a cursor page starts: just after (or before) the row with these sort values."""
@@ -124,6 +129,8 @@ def paginate(filtered: Select, query: PageQuery, order: Ordering, view: Select, 
         label = _label_of(view, order.key)
         shown = connection.execute(view.where(order.key.in_([row[-1] for row in rows])), view_params).mappings()
         by_key = {row[label]: row for row in shown}
+        if len(by_key) < len(rows):
+            raise UnshownRows([row[-1] for row in rows if row[-1] not in by_key])
         items = [shaped(by_key[row[-1]]) for row in rows]
     return Page(items=items, page=query.page, per_page=query.per_page, total=total,
                 next_after=order.cursor(rows[-1]) if rows and later else None,
