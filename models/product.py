@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 # The list's sorts besides `id`, whose order the indexes on `deleted_at` already have.
 SORTED = ("name", "price", "sku", "created_at", "updated_at")
+# A category's products by id: its index is in id order (InnoDB's end with the primary key),
+# but MariaDB walks every live product by id instead, testing each one's category (32 ms
+# against 2 ms at the middle of a category holding an eighth of 100,000 products).
+CATEGORY_BY_ID_HINT = "FORCE INDEX (ix_products_category)"
 
 
 class Product(db.Model):

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from db import db
 from db.reads import PreparedRead
 from models import NO_CATEGORY, Product, ProductCount, Stock, StockLevel, shard_of
+from models.product import CATEGORY_BY_ID_HINT
 from models.shards import SHARDS
 from models.stock import is_low_level
 from models.types import utcnow
@@ -59,6 +60,8 @@ def list_products(query: ProductQuery) -> Page:
     if not (query.q or query.sku or query.barcode or query.min_price is not None or query.max_price is not None):
         total = live_count(query.category)
     order = ordering(query.sort, SORTS, key=Product.id)
+    if query.category and total is not None and query.sort.removeprefix("-") == "id":  # no other filter
+        statement = statement.with_hint(Product, CATEGORY_BY_ID_HINT, dialect_name="mysql")
     return paginate(statement, query, order, views.PRODUCT, total=total)
 
 
