@@ -3,10 +3,9 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from db import db
-from tests.helpers import MISSING_ID, assert_error, ok
+from tests.helpers import MISSING_ID, assert_error, ok, sorted_statements
 
 PRODUCTS = "/api/products/"
 PRODUCT_FIELDS = {"id", "name", "description", "price", "category", "sku", "created_at", "updated_at", "stock"}
@@ -129,19 +128,10 @@ def test_a_categorys_page_by_id_is_read_off_the_categorys_index(app, client, cre
     """In id order a category's products are its index's own order: the page never walks
     every live product by id testing each one's category (MariaDB's choice unhinted)."""
     ids = [create_product(name=f"分类{index}", category="饮料" if index % 2 else "食品")["id"] for index in range(6)]
-    statements = []
-
-    def record(connection, cursor, statement, parameters, *args):
-        if "ORDER BY" in statement:
-            statements.append((statement, parameters))
-
     with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with sorted_statements() as statements:
             page = ok(client.get("/api/products/", query_string={"category": "食品", "sort": sort, "per_page": 1,
                                                                   "page": 2}))
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
         assert [item["id"] for item in page["items"]] == [sorted(ids[0::2], reverse=sort == "-id")[1]]
         (statement, parameters), = statements
         if db.engine.dialect.name == "sqlite":

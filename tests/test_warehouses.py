@@ -1,10 +1,10 @@
 """Warehouses and transfers (SPEC §8): levels per warehouse under the product's total,
 transfers as two chained ledger rows, and `verify` proving levels and pairs."""
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from db import db
-from tests.helpers import MISSING_ID, assert_error, ok
+from tests.helpers import MISSING_ID, assert_error, ok, sorted_statements
 
 
 def default_id(client) -> int:
@@ -240,19 +240,10 @@ def test_a_warehouses_page_in_any_sort_walks_an_index_without_sorting(app, clien
         product = create_product(name=f"商品{index % 3}", initial_quantity=1)["id"]  # some only in the default
         if index % 2:
             move(client, "adjust", product_id=product, warehouse_id=two["other"], quantity=index, min_quantity=9)
-    statements = []
-
-    def record(connection, cursor, statement, parameters, *args):
-        if "ORDER BY" in statement:
-            statements.append((statement, parameters))
-
     with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with sorted_statements() as statements:
             page = ok(client.get(f"/api/warehouses/{two['other']}/stock", query_string={**query, "per_page": 1,
                                                                                         "page": 2}))
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
         assert len(page["items"]) == 1 and page["pagination"]["total"] == 3
         (statement, parameters), = statements
         sqlite = db.engine.dialect.name == "sqlite"
