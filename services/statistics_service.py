@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, not_, or_, select
+from sqlalchemy import func, or_, select
 
 from db import db
 from models import ACTIONS, MovementDaily, StockLog
@@ -23,10 +23,6 @@ from services.transaction import begin_snapshot
 DAILY_ACTIONS = ("in", "out", "adjust")  # the daily series: transfers change no day's stock
 MICROSECOND = timedelta(microseconds=1)
 LAST_INSTANT = datetime.max.replace(tzinfo=timezone.utc)
-# The busiest products of a range holding a third of the ledger or more are found by
-# walking the running totals: measured, the walk costs less from about there on (from
-# a month of 90 days, against a sum of every row inside).
-COMPLEMENT_FROM = 3
 
 
 @dataclass(frozen=True)
@@ -63,10 +59,6 @@ class Span:
         if first is not None and last is not None and first > last:
             return None
         return first, last
-
-    def outside(self):
-        """The condition on `created_at` for what lies outside (the range is bounded)."""
-        return not_(_between(self.lower, self.upper))
 
     def edges(self) -> list:
         """Conditions on `created_at` for what lies inside but outside the whole days."""
@@ -109,8 +101,8 @@ def statistics(query: StatisticsQuery) -> dict[str, Any]:
         if _covers_every_movement(span):
             busiest = top_products.of_all_time(bounded=query.start_date is not None or query.end_date is not None)
         else:
-            busiest = _top_products_of_range(span, time_filters(query.start_date, query.end_date),
-                                             sum(entry["count"] for entry in by_action.values()))
+            busiest = top_products.of_range(time_filters(query.start_date, query.end_date),
+                                            sum(entry["count"] for entry in by_action.values()))
     total_in = by_action["in"]["quantity"]
     total_out = by_action["out"]["quantity"]
     return {
@@ -191,17 +183,3 @@ def _covers_every_movement(span: Span) -> bool:
         if last is not None and span.upper <= last:
             return False
     return True
-
-
-def _top_products_of_range(span: Span, inside: list, count: int) -> list[dict]:
-    """The busiest products of a range that does not hold every movement (`count` of
-    them): from the running totals less the rows outside when the range holds enough of
-    the ledger for that to pay, and within a bound on the products walked; else by
-    summing the rows inside."""
-    ledger = sum(entry["count"] for entry in _action_totals(None, None).values())
-    if count * COMPLEMENT_FROM >= ledger:
-        walked_at_most = max(top_products.FIRST_STEP, count // top_products.ROWS_PER_PRODUCT)
-        busiest = top_products.totals_less_outside(span.outside(), inside, walked_at_most)
-        if busiest is not None:
-            return busiest
-    return top_products.summed_inside(inside)

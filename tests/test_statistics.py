@@ -11,7 +11,6 @@ from sqlalchemy import event
 from db import db
 from services import top_products
 from services.log_service import time_filters
-from services.statistics_service import Span
 from services.transaction import begin_snapshot
 from tests.helpers import ok
 
@@ -166,15 +165,15 @@ def test_statistics_at_the_ends_of_time(client, history, bounds):
     assert answer == expected(history, *parsed)
 
 
-# ---- the busiest products of a range: summed inside it, or the running totals less what lies outside ----
+# ---- the busiest products of a range: summed inside it, or walked down the running totals ----
 
-def both_ways(app, start, end, most: int = 10**6) -> dict:
+def both_ways(app, start, end) -> dict:
     """The busiest products of a range found both ways, each in a snapshot of its own."""
     answers = {}
     with app.app_context():
-        inside, outside = time_filters(start, end), Span.of(start, end).outside()
+        inside = time_filters(start, end)
         for way, find in (("summed inside", lambda: top_products.summed_inside(inside)),
-                          ("totals less outside", lambda: top_products.totals_less_outside(outside, inside, most))):
+                          ("walked", lambda: top_products.walked(inside))):
             begin_snapshot()
             answers[way] = find()
             db.session.rollback()
@@ -194,7 +193,7 @@ def _parts_of(history: dict) -> dict:
 def test_the_busiest_products_of_any_range_are_the_same_either_way(app, history):
     for name, (start, end) in _parts_of(history).items():
         wanted = expected(history, start, end)["top_products"]
-        assert both_ways(app, start, end) == {"summed inside": wanted, "totals less outside": wanted}, name
+        assert both_ways(app, start, end) == {"summed inside": wanted, "walked": wanted}, name
 
 
 @pytest.fixture
@@ -230,7 +229,7 @@ def test_ties_transfers_and_a_deleted_product_rank_alike_either_way(app, client,
                        (lower, lower + (upper - lower) / 3)):
         wanted = expected(tied, start, end)
         assert both_ways(app, start, end) == {"summed inside": wanted["top_products"],
-                                              "totals less outside": wanted["top_products"]}, (start, end)
+                                              "walked": wanted["top_products"]}, (start, end)
         assert ok(client.get("/api/logs/statistics", query_string=_query(start, end))) == wanted
     ranked = expected(tied, lower, upper)["top_products"]
     ids = list(tied["names"])
@@ -252,21 +251,23 @@ def statements(app):
     event.remove(engine, "before_cursor_execute", record)
 
 
-@pytest.mark.parametrize(("part", "walked"), [("nearly all", True), ("about half", True), ("two fifths", True),
-                                              ("little", False), ("whole days", True)])
-def test_a_range_holding_a_third_of_the_ledger_or_more_is_read_from_the_running_totals(
-        client, history, statements, part, walked):
+@pytest.mark.parametrize(("part", "walked"), [("nearly all", True), ("little", False)])
+def test_the_walk_goes_on_only_while_it_costs_less_than_the_sum(
+        client, history, statements, monkeypatch, part, walked):
+    # Steps this short weigh the walk within the thirty products of the history.
+    monkeypatch.setattr(top_products, "FIRST_STEP", 4)
+    monkeypatch.setattr(top_products, "LONGEST_STEP", 8)
     start, end = _parts_of(history)[part]
     assert ok(client.get("/api/logs/statistics", query_string=_query(start, end))) == expected(history, start, end)
-    # A step of the walk: stock rows by the keys of a stretch of the running totals' order.
-    walks = any("(SELECT stock.product_id AS product_id FROM stock ORDER BY stock.units_moved DESC" in sql
-                for sql in statements)
+    walks = any("FROM stock ORDER BY stock.units_moved DESC, stock.product_id LIMIT" in sql for sql in statements)
     sums = any("GROUP BY stock_logs.product_id ORDER BY moved DESC" in sql for sql in statements)
-    assert (walks, sums) == (walked, not walked)
+    assert (walks, sums) == (True, not walked)
 
 
-def test_the_walk_gives_up_past_the_products_it_may_read(app, history):
+def test_the_walk_hands_over_when_the_products_left_cost_more_than_the_rows(app, history, monkeypatch):
+    monkeypatch.setattr(top_products, "FIRST_STEP", 4)
     start, end = _parts_of(history)["nearly all"]
-    answers = both_ways(app, start, end, most=top_products.TOP_PRODUCTS)
-    assert answers["totals less outside"] is None
-    assert answers["summed inside"] == expected(history, start, end)["top_products"]
+    with app.app_context():
+        begin_snapshot()
+        assert top_products.walked(time_filters(start, end), rows=top_products.ROWS_PER_PRODUCT) is None
+        assert top_products.walked(time_filters(start, end)) == expected(history, start, end)["top_products"]
