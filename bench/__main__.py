@@ -185,7 +185,10 @@ def main() -> None:
     database = args.db if args.db == "sqlite" else f"mysql ({args.mysql_driver})"
     print(f"\n{database}: {args.products:,} products × {args.warehouses} warehouses, {args.movements:,} movements; "
           f"wrk {args.duration}s per row, throughput goals in {ROUNDS} rounds of {max(1, args.duration // ROUNDS)}s "
-          "(median shown)\n")
+          "(median shown)")
+    if args.db == "mysql":
+        print(mysql.buffer_pool_line(url))
+    print()
     print("| endpoint | conns | req/s | p50 ms | p99 ms | errors | worker CPU µs/req | database CPU µs/req "
           "| × ceiling | goal | met |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")

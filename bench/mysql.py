@@ -22,3 +22,19 @@ def fresh_database(name: str, driver: str) -> str:
         connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
     engine.dispose()
     return f"{server}{name}?charset=utf8mb4"
+
+
+def buffer_pool_line(url: str) -> str:
+    """The server's InnoDB buffer pool against the size of the database at `url`: below
+    it, every miss is a disk read, and the latencies measure the disk (docs/operations.md
+    advises a pool that holds the working set)."""
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        pool = connection.scalar(text("SELECT @@innodb_buffer_pool_size"))
+        size = connection.scalar(text("SELECT SUM(data_length + index_length) FROM information_schema.tables "
+                                      "WHERE table_schema = DATABASE()"))
+    engine.dispose()
+    line = f"InnoDB buffer pool {pool / 2**20:,.0f} MB for a database of {size / 2**20:,.0f} MB"
+    if pool < size:
+        line += " (smaller: reads go to the disk; see docs/operations.md)"
+    return line
