@@ -2,7 +2,7 @@
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 
 from db import db
 from db.reads import PreparedRead
@@ -71,6 +71,18 @@ def list_logs(query: LogQuery) -> Page:
         statement = statement.with_hint(StockLog, NEWEST_FIRST_HINT, dialect_name="mysql")
     page = paginate(statement, query, NEWEST_FIRST, views.LOG, total=total, start=_older_than(query.before_id))
     return replace(page, keyset=True)
+
+
+def daily_id_ranges(filters: list) -> list[tuple[date, int, int | None, int | None]]:
+    """(day, movements, first id, last id) of the days in `filters`, newest first; the
+    ids None when a totals row of that day does not know its range (rows from before
+    the ranges were kept)."""
+    known = and_(func.count(MovementDaily.first_id) == func.count(), func.count(MovementDaily.last_id) == func.count())
+    movements = func.sum(sum(getattr(MovementDaily, f"{name}_movements") for name in ACTIONS))
+    return db.session.execute(
+        select(MovementDaily.day, movements, case((known, func.min(MovementDaily.first_id))),
+               case((known, func.max(MovementDaily.last_id))))
+        .where(*filters).group_by(MovementDaily.day).order_by(MovementDaily.day.desc())).all()
 
 
 def _older_than(before_id: int | None) -> Position | None:
