@@ -124,6 +124,16 @@ def test_a_day_whose_range_is_unknown_leaves_no_landmark_and_pages_stay_exact(ap
     assert verify_problems(client) == []  # unknown is not wrong
 
 
+def test_a_second_seed_into_the_same_days_widens_their_ranges(app, client, runner, history):
+    result = runner.invoke(args=["seed", "--products", "5", "--movements", "300", "--random-seed", "6"])
+    assert result.exit_code == 0, result.output
+    ranges = day_ranges(app)
+    assert ranges["stored"] == ranges["ledger"]
+    assert [mark.rows for mark in landmarks(app)] == [0]  # the two seeds' ids interleave in every day
+    assert_pages_are_plain(app, client, 40)
+    assert verify_problems(client) == []
+
+
 @pytest.mark.parametrize("tampering", ["UPDATE movement_daily SET last_id = last_id - 1",
                                        "UPDATE movement_daily SET first_id = first_id - 1"])
 def test_verify_reports_a_day_range_that_disagrees_with_the_ledger(app, client, create_product, tampering):
