@@ -3,7 +3,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Dialect, Executable, Select, Table, bindparam
+from sqlalchemy import Connection, Dialect, Executable, Select, Table, bindparam, func
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -121,18 +121,30 @@ class CounterUpsert(PreparedStatement):
     it when missing: one statement, so concurrent transactions never race to create the
     row. The upsert is written in each database's own syntax, which SQLAlchemy 2.0 does
     not cache: compiled on every execution, it cost more than the rest of a stock
-    movement's SQL."""
+    movement's SQL.
 
-    def __init__(self, table: Table, key: tuple[str, ...], counters: tuple[str, ...]):
+    `lowest` and `highest` columns keep the least and the greatest value ever given.
+    NULL stands for "unknown" and stays so: LEAST/GREATEST (SQLite's min/max) of a NULL
+    is NULL on both databases, so a bound missing from older rows is never narrowed into
+    a wrong one by later values."""
+
+    def __init__(self, table: Table, key: tuple[str, ...], counters: tuple[str, ...],
+                 lowest: tuple[str, ...] = (), highest: tuple[str, ...] = ()):
         super().__init__()
-        self.table, self.key, self.counters = table, key, counters
+        self.table, self.key, self.counters, self.lowest, self.highest = table, key, counters, lowest, highest
 
     def build(self, dialect: Dialect) -> Executable:
         table, counters = self.table, self.counters
-        values = {name: bindparam(name) for name in (*self.key, *counters)}
+        values = {name: bindparam(name) for name in (*self.key, *counters, *self.lowest, *self.highest)}
         if dialect.name == "mysql":
             inserting = mysql.insert(table).values(values)
-            return inserting.on_duplicate_key_update({name: table.c[name] + inserting.inserted[name] for name in counters})
-        inserting = sqlite.insert(table).values(values)
-        return inserting.on_conflict_do_update(index_elements=[table.c[name] for name in self.key],
-                                               set_={name: table.c[name] + inserting.excluded[name] for name in counters})
+            given, least, greatest = inserting.inserted, func.least, func.greatest
+        else:
+            inserting = sqlite.insert(table).values(values)
+            given, least, greatest = inserting.excluded, func.min, func.max
+        changes = {name: table.c[name] + given[name] for name in counters}
+        changes.update({name: least(table.c[name], given[name]) for name in self.lowest})
+        changes.update({name: greatest(table.c[name], given[name]) for name in self.highest})
+        if dialect.name == "mysql":
+            return inserting.on_duplicate_key_update(changes)
+        return inserting.on_conflict_do_update(index_elements=[table.c[name] for name in self.key], set_=changes)

@@ -30,3 +30,7 @@ class MovementDaily(db.Model):
     transfer_out_quantity: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     transfer_in_movements: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     transfer_in_quantity: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The least and greatest ledger id counted in this row (NULL: unknown): where the day's
+    # rows lie in id order, so a deep page of the whole log can start at a day (log_service).
+    first_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -27,7 +27,7 @@ from models import (
     chain_hash,
     shard_of,
 )
-from services.log_service import end_of
+from services.log_service import daily_id_ranges, end_of
 from services.statistics_service import ledger_per_day
 from services.transaction import begin_snapshot
 from utils.exceptions import NotFound
@@ -37,8 +37,10 @@ TOTALS = ("movements", "total_in", "total_out", "adjust_net", "units_moved")
 DAILY_COLUMNS = tuple(f"{action}_{kind}" for action in ACTIONS for kind in ("movements", "quantity"))
 # The stock row's running total each counted action adds to (a transfer adds to `movements` only).
 ACTION_TOTAL = {"in": "total_in", "out": "total_out", "adjust": "adjust_net"}
-# Adds movements to the totals of their day and shard (`movement_daily`), in the caller's transaction.
-DAILY_TOTALS = CounterUpsert(MovementDaily.__table__, ("day", "shard"), DAILY_COLUMNS)
+# Adds movements to the totals of their day and shard (`movement_daily`), in the caller's
+# transaction, and widens the range of ledger ids they count to take in theirs.
+DAILY_TOTALS = CounterUpsert(MovementDaily.__table__, ("day", "shard"), DAILY_COLUMNS,
+                             lowest=("first_id",), highest=("last_id",))
 STOCK_COLUMNS = (Stock.product_id, Stock.quantity, Stock.reserved, *(getattr(Stock, name) for name in TOTALS))
 # What a level's active reservations hold, as its `reserved` must keep it (past-due ones
 # included: the next write of the product takes them off both).
@@ -110,19 +112,32 @@ class _Walk:
 class DailyTotals:
     """Movements of one transaction added to `movement_daily` at `write`, row by row in
     (day, shard) order: transactions that add to several rows (batches) take them in one
-    order, so they cannot wait on each other in a cycle."""
+    order, so they cannot wait on each other in a cycle. Each row also carries the range
+    of the ledger ids it adds: given row by row (`add`), or by day once a bulk insert's
+    rows are in (`bound_days`)."""
 
     def __init__(self):
-        self.rows: dict[tuple[date, int], dict[str, int]] = defaultdict(lambda: dict.fromkeys(DAILY_COLUMNS, 0))
+        self.rows: dict[tuple[date, int], dict[str, int]] = defaultdict(
+            lambda: {**dict.fromkeys(DAILY_COLUMNS, 0), "first_id": None, "last_id": None})
 
     def row(self, product_id: int, day: date) -> dict[str, int]:
         """The sums a movement of this product on this day adds to."""
         return self.rows[(day, shard_of(product_id))]
 
-    def add(self, product_id: int, day: date, action: str, quantity: int) -> None:
+    def add(self, product_id: int, day: date, action: str, quantity: int, log_id: int) -> None:
         row = self.row(product_id, day)
         row[f"{action}_movements"] += 1
         row[f"{action}_quantity"] += quantity
+        row["first_id"] = min(row["first_id"] or log_id, log_id)
+        row["last_id"] = max(row["last_id"] or log_id, log_id)
+
+    def bound_days(self, bounds: Iterable[tuple[date, int, int]]) -> None:
+        """Give every row of each day the (day, first id, last id) of the ledger rows
+        written: wider than a shard's own, which is still exact where pages read them,
+        a day's least and greatest over its shards."""
+        by_day = {day: (first, last) for day, first, last in bounds}
+        for (day, _), row in self.rows.items():
+            row["first_id"], row["last_id"] = by_day[day]
 
     def write(self, connection) -> None:
         for (day, shard), sums in sorted(self.rows.items()):
@@ -416,7 +431,7 @@ def _day_chunk_end(after_day: date) -> date | None:
 def _daily_problems(after_day: date, last_day: date | None, walk: _Walk) -> list[dict[str, Any]]:
     """The totals of the days after `after_day` up to `last_day` (None: every later day),
     each day's shards summed, against the sums of those days' ledger rows, read from the
-    index on `created_at`."""
+    index on `created_at`; and each day's range of ledger ids, where its rows know it."""
     empty = dict.fromkeys(DAILY_COLUMNS, 0)
     days: dict[date, dict[str, int]] = defaultdict(lambda: dict(empty))
     ledger_range = [StockLog.created_at >= end_of(after_day)] if after_day > date.min else []
@@ -432,11 +447,20 @@ def _daily_problems(after_day: date, last_day: date | None, walk: _Walk) -> list
     sums = db.session.execute(select(MovementDaily.day, *(func.sum(getattr(MovementDaily, c)) for c in DAILY_COLUMNS))
                               .where(*stored_range).group_by(MovementDaily.day))
     stored = {day: dict(zip(DAILY_COLUMNS, map(int, totals), strict=True)) for day, *totals in sums}
-    return [
+    problems = [
         {"product_id": 0, "seq": 0, "problem": f"{day} 的日汇总与流水不符"}
         for day in sorted(stored.keys() | days.keys())
         if stored.get(day, empty) != days.get(day, empty)
     ]
+    ledger_day = func.date(StockLog.created_at)
+    ranges = {date.fromisoformat(str(day)): (first, last) for day, first, last in db.session.execute(
+        select(ledger_day, func.min(StockLog.id), func.max(StockLog.id)).where(*ledger_range).group_by(ledger_day))}
+    problems += [
+        {"product_id": 0, "seq": 0, "problem": f"{day} 的日汇总编号范围 {first}–{last} 与流水不符"}
+        for day, _, first, last in reversed(daily_id_ranges(stored_range))
+        if first is not None and ranges.get(day) != (first, last)
+    ]
+    return problems
 
 
 def _entry_problems(chain: _Chain, entry) -> list[str]:

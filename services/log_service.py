@@ -1,8 +1,9 @@
 """Reading the movement ledger: filtered lists, one movement, a product's history."""
+import math
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 
 from db import db
 from db.reads import PreparedRead
@@ -10,7 +11,7 @@ from models import ACTIONS, MovementDaily, Stock, StockLog
 from models.stock_log import NEWEST_FIRST_HINT
 from schemas.log import LedgerPageQuery, LogFilters, LogQuery
 from services import views
-from services.pagination import Ordering, Position, paginate
+from services.pagination import Landmark, Ordering, Position, paginate
 from services.transaction import begin_snapshot
 from utils.exceptions import NotFound
 from utils.pagination import Page
@@ -69,8 +70,44 @@ def list_logs(query: LogQuery) -> Page:
     statement = select(StockLog).where(*filters)
     if not filters:
         statement = statement.with_hint(StockLog, NEWEST_FIRST_HINT, dialect_name="mysql")
-    page = paginate(statement, query, NEWEST_FIRST, views.LOG, total=total, start=_older_than(query.before_id))
+    page = paginate(statement, query, NEWEST_FIRST, views.LOG, total=total, start=_older_than(query.before_id),
+                    landmarks=None if filters else _day_landmarks)
     return replace(page, keyset=True)
+
+
+def _day_landmarks() -> list[Landmark]:
+    """Where days begin in the whole log, newest first, read off the daily totals (in
+    the reader's snapshot, as the rows they count): below day D the log holds exactly
+    the rows of D and older days when none of those has an id above the least id of
+    a newer day. Then the rows with an id up to X, the greatest id of D and older days,
+    come after exactly the newer days' rows. Rows committed out of time order (at
+    midnight, or by another Galera node) leave no such cut at a day, and a page near it
+    is walked to from a farther one: longer, never wrong. A day whose range is unknown
+    is never taken to lie wholly above or below a cut."""
+    days = daily_id_ranges([])
+    greatest, highest = [], 0  # the greatest id of each day and those older, oldest first
+    for *_, last in reversed(days):
+        highest = max(highest, math.inf if last is None else last)  # unknown: no cut below it holds
+        greatest.append(highest)
+    landmarks, newer_rows, least_newer = [], 0, math.inf
+    for (_, movements, first, _), below in zip(days, reversed(greatest)):
+        if below < least_newer:
+            landmarks.append(Landmark(newer_rows, below))
+        newer_rows += int(movements)
+        least_newer = min(least_newer, 0 if first is None else first)  # unknown: no cut above it holds
+    return landmarks
+
+
+def daily_id_ranges(filters: list) -> list[tuple[date, int, int | None, int | None]]:
+    """(day, movements, first id, last id) of the days in `filters`, newest first; the
+    ids None when a totals row of that day does not know its range (rows from before
+    the ranges were kept)."""
+    known = and_(func.count(MovementDaily.first_id) == func.count(), func.count(MovementDaily.last_id) == func.count())
+    movements = func.sum(sum(getattr(MovementDaily, f"{name}_movements") for name in ACTIONS))
+    return db.session.execute(
+        select(MovementDaily.day, movements, case((known, func.min(MovementDaily.first_id))),
+               case((known, func.max(MovementDaily.last_id))))
+        .where(*filters).group_by(MovementDaily.day).order_by(MovementDaily.day.desc())).all()
 
 
 def _older_than(before_id: int | None) -> Position | None:

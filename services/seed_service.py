@@ -4,7 +4,7 @@ import random
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, insert, select
@@ -159,6 +159,7 @@ def _write_history(rng: random.Random, books: list[_Book], places: list[Warehous
     """Insert `movements` ledger rows, evenly spaced from `start`, in chunks; each product's
     book follows its rows. Answers the days' totals, for the caller to write once."""
     daily = DailyTotals()
+    last_before = db.session.scalar(select(func.coalesce(func.max(StockLog.id), 0)))
     step = timedelta(days=HISTORY_DAYS) / max(movements, 1)
     written, pending = 0, []
     while written < movements:
@@ -181,6 +182,10 @@ def _write_history(rng: random.Random, books: list[_Book], places: list[Warehous
             pending = []
     if pending:
         db.session.execute(insert(StockLog), pending)
+    # The ids the bulk inserts gave, by day: any other rows past `last_before` are real rows of their days too.
+    day = func.date(StockLog.created_at)
+    daily.bound_days((date.fromisoformat(str(each)), first, last) for each, first, last in db.session.execute(
+        select(day, func.min(StockLog.id), func.max(StockLog.id)).where(StockLog.id > last_before).group_by(day)))
     return daily
 
 

@@ -602,12 +602,13 @@ def record_change(stock: SimpleNamespace, level: SimpleNamespace, action: str, m
     announce_low(stock, was_low)
     announce_low(stock, level_was_low, level=level)
     if daily is not None:
-        daily.add(stock.product_id, log.created_at.date(), action, logged)
+        daily.add(stock.product_id, log.created_at.date(), action, logged, log.id)
         return log
     DAILY_TOTALS.run(
         connection, day=log.created_at.date(), shard=shard_of(stock.product_id),
         **{f"{name}_movements": int(action == name) for name in ACTIONS},
         **{f"{name}_quantity": logged if action == name else 0 for name in ACTIONS},
+        first_id=log.id, last_id=log.id,
     )
     return log
 
@@ -686,7 +687,6 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
             logs.append(log)
             totals.setdefault(product_id, stock.quantity)
             counted[key], stock.quantity = adjust.quantity, after
-            daily.add(product_id, log.created_at.date(), "adjust", log.quantity)
             level_was_low, level.quantity = is_low_level(level.quantity, level.min_quantity), adjust.quantity
             level.is_low = is_low_level(level.quantity, level.min_quantity)
             announce_low(stock, level_was_low, lows.add, level)
@@ -695,6 +695,8 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
     if not logs:
         return 0
     _write_counts(connection, now, stocks, levels, counted, totals, logs)
+    for log in logs:
+        daily.add(log.product_id, log.created_at.date(), "adjust", log.quantity, log.id)
     for log in logs:
         events.add("stock.changed", logged_row(log), product_id=log.product_id, warehouse_id=log.warehouse_id,
                    occurred_at=now)

@@ -175,3 +175,37 @@ def test_sharding_the_running_totals_keeps_every_sum_and_downgrades(empty_databa
     assert totals() == (2, [4, 15], 1, 3)
     assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
     assert totals() == (2, [4, 15], 1, 3)
+
+
+def test_daily_ranges_migration_gives_each_day_the_range_of_its_ledger_ids(empty_database_url):
+    """Every totals row of a day gets the day's least and greatest id, shard 0's rows from
+    before sharding (which count every product's movements) included."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "9c3e5b7a1d42"]).exit_code == 0
+    with app.app_context():
+        for product in (1, 2):
+            db.session.execute(text(
+                "INSERT INTO products (id, name, price, sku, created_at, updated_at, version)"
+                " VALUES (:id, '旧商品', 1, :sku, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"),
+                {"id": product, "sku": f"OLD-{product}"})
+        ledger = ((10, 1, 1, "2026-01-01 08:00:00"), (11, 2, 1, "2026-01-01 09:00:00"), (12, 1, 2, "2026-01-02 08:00:00"),
+                  (14, 2, 2, "2026-01-02 23:59:59"))
+        for log_id, product, seq, when in ledger:
+            db.session.execute(text(
+                "INSERT INTO stock_logs (id, product_id, seq, action, quantity, before_quantity, after_quantity, sku,"
+                " product_name, created_at, prev_hash, hash) VALUES (:id, :product, :seq, 'in', 1, 0, 1, 'OLD', '旧商品',"
+                " :when, '', '')"), {"id": log_id, "product": product, "seq": seq, "when": when})
+        for day, shard, movements in (("2026-01-01", 0, 2), ("2026-01-02", 0, 1), ("2026-01-02", 2, 1)):
+            db.session.execute(text("INSERT INTO movement_daily (day, shard, in_movements, in_quantity, out_movements,"
+                                    " out_quantity, adjust_movements, adjust_quantity) VALUES (:day, :shard, :n, :n,"
+                                    " 0, 0, 0, 0)"), {"day": day, "shard": shard, "n": movements})
+        db.session.commit()
+        db.engine.dispose()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    with app.app_context():
+        rows = db.session.execute(text("SELECT day, shard, first_id, last_id FROM movement_daily ORDER BY day, shard")).all()
+        db.engine.dispose()
+    assert [(str(day), shard, first, last) for day, shard, first, last in rows] == [
+        ("2026-01-01", 0, 10, 11), ("2026-01-02", 0, 12, 14), ("2026-01-02", 2, 12, 14)]
+    assert runner.invoke(args=["db", "downgrade", "9c3e5b7a1d42"]).exit_code == 0
