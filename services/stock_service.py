@@ -48,6 +48,7 @@ from schemas.stock import (
 from services import views
 from services.event_service import EventBatch, record_event
 from services.ledger_service import DAILY_TOTALS, DailyTotals
+from services.level_counts import LevelTally, count_level
 from services.log_service import end_of
 from services.pagination import Ordering, UnshownRows, contains, count_rows, ordering, paginate
 from services.product_counts import live_count
@@ -335,7 +336,8 @@ def apply_batch(batch: StockBatch, actor: str | None = None) -> BatchOut:
         for product_id in sorted({change.product_id for change in batch.changes}):
             first = next(i for i, change in enumerate(batch.changes) if change.product_id == product_id)
             stocks[product_id] = _at_index(first, lambda: lock_stock(product_id))
-        levels = _lock_batch_levels(stocks, batch.changes)
+        created = LevelTally()
+        levels = _lock_batch_levels(stocks, batch.changes, created)
         results, daily = [], DailyTotals()
         for index, change in enumerate(batch.changes):
             stock = stocks[change.product_id]
@@ -343,15 +345,18 @@ def apply_batch(batch: StockBatch, actor: str | None = None) -> BatchOut:
             if batch.dry_run:
                 _without_ids(result)
             results.append(result)
+        created.write(db.session.connection())
         daily.write(db.session.connection())
         return BatchOut(results=results, dry_run=batch.dry_run)
 
     return run_in_write_transaction(work, commit=not batch.dry_run)
 
 
-def _lock_batch_levels(stocks: dict[int, SimpleNamespace], changes: list) -> dict[int, dict[int, SimpleNamespace]]:
+def _lock_batch_levels(stocks: dict[int, SimpleNamespace], changes: list,
+                       created: LevelTally) -> dict[int, dict[int, SimpleNamespace]]:
     """Every level the batch changes, locked per product by warehouse id (a change that
-    names no warehouse: the default one's); an unknown warehouse names its first change."""
+    names no warehouse: the default one's); an unknown warehouse names its first change.
+    Levels made here are added to `created`, for the caller to count."""
     default = default_warehouse_id() if any(
         getattr(change, "warehouse_id", 0) is None for change in changes) else None
     first_use: dict[tuple[int, int], int] = {}
@@ -364,7 +369,7 @@ def _lock_batch_levels(stocks: dict[int, SimpleNamespace], changes: list) -> dic
             first_use.setdefault((change.product_id, warehouse_id), index)
     levels: dict[int, dict[int, SimpleNamespace]] = {product_id: {} for product_id in stocks}
     for (product_id, warehouse_id), index in sorted(first_use.items()):
-        levels[product_id][warehouse_id] = _at_index(index, lambda: lock_level(stocks[product_id], warehouse_id))
+        levels[product_id][warehouse_id] = _at_index(index, lambda: lock_level(stocks[product_id], warehouse_id, created))
     return levels
 
 
@@ -489,12 +494,13 @@ def insufficient(stock: SimpleNamespace, level: SimpleNamespace, requested: int)
                                       "available": max(level.quantity - level.reserved, 0), "requested": requested})
 
 
-def lock_level(stock: SimpleNamespace, warehouse_id: int | None) -> SimpleNamespace:
+def lock_level(stock: SimpleNamespace, warehouse_id: int | None, created: LevelTally | None = None) -> SimpleNamespace:
     """The product's level in a live warehouse (None: the default one), created empty when
-    the product has none there yet. Call it with the product's stock row locked: every
-    change of a level holds that lock first, so a level is never changed by two at once.
-    The warehouse row gets a shared lock (none on SQLite, which has the write lock), so
-    it cannot be deleted while a change into it is under way."""
+    the product has none there yet, and counted (`level_counts`) at once or, given
+    `created`, by the caller that locks several. Call it with the product's stock row
+    locked: every change of a level holds that lock first, so a level is never changed
+    by two at once. The warehouse row gets a shared lock (none on SQLite, which has the
+    write lock), so it cannot be deleted while a change into it is under way."""
     connection = write_connection()
     if warehouse_id is None:
         rows = _LEVEL_IN_DEFAULT.run(connection, product_id=stock.product_id).rows
@@ -507,6 +513,10 @@ def lock_level(stock: SimpleNamespace, warehouse_id: int | None) -> SimpleNamesp
         level.updated_at = utcnow()
         _INSERT_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=level.warehouse_id,
                           now=level.updated_at)
+        if created is None:
+            count_level(connection, stock.product_id, level.warehouse_id)
+        else:
+            created.add(stock.product_id, level.warehouse_id)
         level.quantity, level.reserved, level.min_quantity, level.max_quantity, level.location = 0, 0, 0, None, None
     level.is_low = is_low_level(level.quantity, level.min_quantity)
     return level
@@ -627,13 +637,14 @@ def record_counts(adjusts: list[StockAdjust], actor: str | None = None,
     ordered = sorted(adjusts, key=attrgetter("product_id", "warehouse_id"))
     codes = _warehouse_codes({adjust.warehouse_id for adjust in ordered})
     by_product = [(product_id, list(group)) for product_id, group in groupby(ordered, attrgetter("product_id"))]
-    daily, changed, done = DailyTotals(), 0, 0
+    daily, created, changed, done = DailyTotals(), LevelTally(), 0, 0
     for start in range(0, len(by_product), COUNT_CHUNK):
         chunk = by_product[start:start + COUNT_CHUNK]
-        changed += _count_chunk(chunk, codes, actor, daily)
+        changed += _count_chunk(chunk, codes, actor, daily, created)
         done += sum(len(group) for _, group in chunk)
         if progress is not None:
             progress(done, len(ordered))
+    created.write(db.session.connection())
     daily.write(db.session.connection())
     return changed
 
@@ -649,7 +660,7 @@ def _warehouse_codes(warehouse_ids: set[int]) -> dict[int, str]:
 
 
 def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, str], actor: str | None,
-                 daily: DailyTotals) -> int:
+                 daily: DailyTotals, created: LevelTally) -> int:
     connection, now = db.session.connection(), utcnow()
     ids = [product_id for product_id, _ in chunk]
     stocks = {row["product_id"]: views.shaped(row) for row in connection.execute(
@@ -694,7 +705,7 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
         announce_low(stock, was_low, lows.add)
     if not logs:
         return 0
-    _write_counts(connection, now, stocks, levels, counted, totals, logs)
+    _write_counts(connection, now, stocks, levels, counted, totals, logs, created)
     for log in logs:
         events.add("stock.changed", logged_row(log), product_id=log.product_id, warehouse_id=log.warehouse_id,
                    occurred_at=now)
@@ -712,14 +723,17 @@ def _last_rows(connection, ids: list[int]) -> dict[int, dict]:
     return {row["product_id"]: dict(row) for row in rows}
 
 
-def _write_counts(connection, now, stocks: dict, levels: dict, counted: dict, totals: dict, logs: list) -> None:
-    """The counted levels (new ones inserted with their count), the products' totals and
-    running sums, and the ledger rows, whose ids the events carry."""
+def _write_counts(connection, now, stocks: dict, levels: dict, counted: dict, totals: dict, logs: list,
+                  created: LevelTally) -> None:
+    """The counted levels (new ones inserted with their count, and added to `created`),
+    the products' totals and running sums, and the ledger rows, whose ids the events carry."""
     new = [key for key in counted if key not in levels]
     if new:
         connection.execute(insert(StockLevel), [
             {"product_id": product_id, "warehouse_id": warehouse_id, "quantity": counted[(product_id, warehouse_id)],
              "reserved": 0, "min_quantity": 0, "updated_at": now} for product_id, warehouse_id in new])
+        for product_id, warehouse_id in new:
+            created.add(product_id, warehouse_id)
     for warehouse_id in sorted({warehouse for _, warehouse in counted}):
         kept = {product: counted[(product, warehouse)] for product, warehouse in counted
                 if warehouse == warehouse_id and (product, warehouse) in levels}

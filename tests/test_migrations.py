@@ -8,6 +8,8 @@ from sqlalchemy import text
 from db import db
 from main import create_app
 
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
 
 def test_upgrade_on_an_empty_database_matches_the_models(empty_database_url):
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
@@ -175,3 +177,43 @@ def test_sharding_the_running_totals_keeps_every_sum_and_downgrades(empty_databa
     assert totals() == (2, [4, 15], 1, 3)
     assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
     assert totals() == (2, [4, 15], 1, 3)
+
+
+def test_level_counts_migration_counts_each_warehouses_live_levels(empty_database_url):
+    """Counts per warehouse and shard start from the levels already there; those of
+    deleted products are not counted."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "9c3e5b7a1d42"]).exit_code == 0
+    levels = {1: (1, 2, 3, 17), 2: (1, 17)}  # warehouse → products; product 3 deleted
+    with app.app_context():
+        first = db.session.scalar(text("SELECT id FROM warehouses"))
+        db.session.execute(text("INSERT INTO warehouses (id, code, name, created_at, updated_at)"
+                                " VALUES (:id, 'OLD-2', '旧仓', :now, :now)"), {"id": first + 1, "now": NOW})
+        for pid in (1, 2, 3, 17):
+            deleted = NOW if pid == 3 else None
+            db.session.execute(text(
+                "INSERT INTO products (id, name, price, sku, created_at, updated_at, deleted_at, version)"
+                " VALUES (:id, '旧商品', 1, :sku, :now, :now, :deleted, 1)"),
+                {"id": pid, "sku": f"OLD-{pid}", "now": NOW, "deleted": deleted})
+            db.session.execute(text("INSERT INTO stock (product_id, quantity, min_quantity, updated_at, deleted_at)"
+                                    " VALUES (:id, 0, 0, :now, :deleted)"), {"id": pid, "now": NOW, "deleted": deleted})
+        for number, products in levels.items():
+            for pid in products:
+                db.session.execute(text(
+                    "INSERT INTO stock_levels (product_id, warehouse_id, quantity, reserved, min_quantity, updated_at,"
+                    " deleted_at) VALUES (:pid, :wid, 0, 0, 0, :now, :deleted)"),
+                    {"pid": pid, "wid": first + number - 1, "now": NOW, "deleted": NOW if pid == 3 else None})
+        db.session.commit()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    with app.app_context():
+        rows = db.session.execute(text("SELECT warehouse_id, shard, live FROM level_counts")).all()
+        db.engine.dispose()
+    assert sorted(map(tuple, rows)) == [(first, 1, 2), (first, 2, 1), (first + 1, 1, 2)]
+    client = app.test_client()
+    totals = [client.get(f"/api/warehouses/{wid}/stock").get_json()["data"]["pagination"]["total"]
+              for wid in (first, first + 1)]
+    assert totals == [3, 2]
+    assert runner.invoke(args=["db", "downgrade", "9c3e5b7a1d42"]).exit_code == 0
+    with app.app_context():
+        db.engine.dispose()
