@@ -48,7 +48,7 @@ from schemas.stock import (
 from services import views
 from services.event_service import EventBatch, record_event
 from services.ledger_service import DAILY_TOTALS, DailyTotals
-from services.level_counts import LevelTally, count_level
+from services.level_counts import LevelTally, count_level, live_levels
 from services.log_service import end_of
 from services.pagination import Ordering, UnshownRows, contains, count_rows, ordering, paginate
 from services.product_counts import live_count
@@ -159,8 +159,9 @@ def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
     """One page of a warehouse's levels of live products, with their product summary,
     filtered and sorted as `/api/stock/` is, and read the same way: sorted by the
     product's name or SKU with no filter of the level's own, off the products' indexes;
-    otherwise off the levels' indexes, which lead with the warehouse. The total is
-    counted on the levels, joined to products only for a filter of theirs."""
+    otherwise off the levels' indexes, which lead with the warehouse. With no filter the
+    total is the warehouse's running count of live levels; otherwise it is counted on
+    the levels, joined to products only for a filter of theirs."""
     begin_snapshot()
     live_warehouse(warehouse_id)
     here = StockLevel.warehouse_id == warehouse_id
@@ -169,7 +170,7 @@ def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
     if product_filters:
         levels = levels.join(Product, Product.id == StockLevel.product_id)
     levels = _filtered(levels, query, StockLevel.location)
-    total = count_rows(levels)
+    total = count_rows(levels) if product_filters or query.location or query.low_only else live_levels(warehouse_id)
     by_product = LEVEL_SORTS[query.sort.removeprefix("-")].class_ is Product
     params = {"warehouse_id": warehouse_id}
     if by_product and not (query.location or query.low_only):
