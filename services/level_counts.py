@@ -39,7 +39,8 @@ class LevelTally:
 
 
 def count_level(connection, product_id: int, warehouse_id: int) -> None:
-    """One level created, counted at once (the caller's only counter row)."""
+    """One level created, counted at once: a change that makes a single level writes a
+    single counter row, so there is no order to keep."""
     _LIVE_LEVELS.run(connection, warehouse_id=warehouse_id, shard=shard_of(product_id), live=1)
 
 
