@@ -26,6 +26,7 @@ from utils.pagination import Page
 PRODUCT_FIELDS = ("name", "sku", "barcode", "price", "description", "category")
 UNIQUE_CODES = {"sku": "SKU", "barcode": "条码"}  # unique among live products, as labelled in messages
 STOCK_SETTINGS = ("min_quantity", "max_quantity", "location")
+COPIED_TO_LEVELS = ("name", "sku")  # kept on the product's levels too (models/stock_level.py)
 INITIAL_STOCK_REASON = "初始库存"
 SORTS = {sort: getattr(Product, sort) for sort in PRODUCT_SORTS}
 
@@ -155,6 +156,10 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
             moves = {product.category or NO_CATEGORY: -1, changes["category"] or NO_CATEGORY: +1}
             for category in sorted(moves):
                 count_live(category, shard_of(product.id), moves[category])
+        copied = {field: changes[field] for field in COPIED_TO_LEVELS
+                  if field in changes and changes[field] != getattr(product, field)}
+        if copied:
+            db.session.execute(update(StockLevel).where(StockLevel.product_id == product.id).values(**copied))
         for field in PRODUCT_FIELDS:
             if field in changes:
                 setattr(product, field, changes[field])

@@ -141,8 +141,9 @@ def seed(products: int, movements: int, rng_seed: int | None = None, warehouses:
             "product_id": book.product_id, "quantity": book.total, "min_quantity": rng.choice([0, 5, 10, 20, 50]),
             "location": rng.choice(LOCATIONS), "updated_at": now, **book.totals,
         } for book in books]
-        level_rows = [{"product_id": book.product_id, "warehouse_id": places[place].id, "quantity": quantity,
-                       "updated_at": now} for book in books for place, quantity in sorted(book.levels.items())]
+        level_rows = [{"product_id": book.product_id, "warehouse_id": places[place].id, "name": book.name,
+                       "sku": book.sku, "quantity": quantity, "updated_at": now}
+                      for book in books for place, quantity in sorted(book.levels.items())]
         for table, table_rows in ((Stock, stock_rows), (StockLevel, level_rows)):
             for start in range(0, len(table_rows), CHUNK):
                 db.session.execute(insert(table), table_rows[start:start + CHUNK])

@@ -28,7 +28,7 @@ from models import (
     shard_of,
 )
 from models.stock import LOW_ROWS, is_low_level
-from models.stock_level import LOW_LEVELS
+from models.stock_level import LOW_LEVELS, PRODUCT_SORTED
 from models.types import UTCDateTime, utcnow
 from schemas.common import MAX_STOCK
 from schemas.reservation import Hold, ReservationOut
@@ -85,7 +85,7 @@ _STOCK_WITH_LEVELS = PreparedRead(
 _LIVE_WAREHOUSE = PreparedRead(
     select(Warehouse.id).where(Warehouse.id == bindparam("warehouse_id"), Warehouse.deleted_at.is_(None)))
 _LEVELS_IN_WAREHOUSE = views.WAREHOUSE_STOCK.where(StockLevel.warehouse_id == bindparam("warehouse_id"))
-LEVEL_SORTS = {"product_id": StockLevel.product_id, "name": Product.name, "sku": Product.sku,
+LEVEL_SORTS = {"product_id": StockLevel.product_id, "name": StockLevel.name, "sku": StockLevel.sku,
                "quantity": StockLevel.quantity, "min_quantity": StockLevel.min_quantity,
                "updated_at": StockLevel.updated_at}
 LOW_LEVEL_ORDER = Ordering("shortage", (StockLevel.shortage.desc(), StockLevel.product_id.asc()))
@@ -157,11 +157,12 @@ def live_warehouse(warehouse_id: int) -> None:
 
 def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
     """One page of a warehouse's levels of live products, with their product summary,
-    filtered and sorted as `/api/stock/` is, and read the same way: sorted by the
-    product's name or SKU with no filter of the level's own, off the products' indexes;
-    otherwise off the levels' indexes, which lead with the warehouse. With no filter the
-    total is the warehouse's running count of live levels; otherwise it is counted on
-    the levels, joined to products only for a filter of theirs."""
+    filtered and sorted as `/api/stock/` is: off the levels' indexes, which lead with the
+    warehouse and hold copies of the product's name and SKU; sorted by those with a filter
+    of the product's (a category, say) and none of the level's own, off the products'
+    indexes, which hold that filter. With no filter the total is the warehouse's running
+    count of live levels; otherwise it is counted on the levels, joined to products only
+    for a filter of theirs."""
     begin_snapshot()
     live_warehouse(warehouse_id)
     here = StockLevel.warehouse_id == warehouse_id
@@ -171,11 +172,10 @@ def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
         levels = levels.join(Product, Product.id == StockLevel.product_id)
     levels = _filtered(levels, query, StockLevel.location)
     total = count_rows(levels) if product_filters or query.location or query.low_only else live_levels(warehouse_id)
-    by_product = LEVEL_SORTS[query.sort.removeprefix("-")].class_ is Product
     params = {"warehouse_id": warehouse_id}
-    if by_product and not (query.location or query.low_only):
+    if query.sort.removeprefix("-") in PRODUCT_SORTED and product_filters and not (query.location or query.low_only):
         products = _filtered(select(Product).where(Product.deleted_at.is_(None)), query, StockLevel.location)
-        order = ordering(query.sort, LEVEL_SORTS, key=Product.id)
+        order = ordering(query.sort, SORTS, key=Product.id)
         if _holds_every_product(total, query):
             try:
                 return paginate(products, query, order, _LEVELS_IN_WAREHOUSE, total=total, view_params=params)
@@ -185,17 +185,15 @@ def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
         statement = products.where(select(StockLevel.product_id).where(StockLevel.product_id == Product.id, here).exists())
     else:
         statement = levels
-        if by_product and not product_filters:
-            statement = statement.join(Product, Product.id == StockLevel.product_id)  # for the order alone
         order = ordering(query.sort, LEVEL_SORTS, key=StockLevel.product_id)
     return paginate(statement, query, order, _LEVELS_IN_WAREHOUSE, total=total, view_params=params)
 
 
 def _holds_every_product(levels: int, query: StockQuery) -> bool:
-    """Whether the warehouse's `levels` live levels (of the category asked for) are one
-    of every such live product: then its list by name or SKU is the products' own, and
-    no product is looked up for a level (a warehouse holding everything, the default
-    one most often, lists as fast as `/api/stock/`)."""
+    """Whether the warehouse's `levels` live levels of the category asked for are one of
+    every such live product: then its list by name or SKU is the category's own, and no
+    product is looked up for a level (in a warehouse holding everything, the default
+    one most often, a category lists as fast as in `/api/stock/`)."""
     return not (query.q or query.sku or query.barcode) and levels == live_count(query.category)
 
 
@@ -513,7 +511,7 @@ def lock_level(stock: SimpleNamespace, warehouse_id: int | None, created: LevelT
     if level.quantity is None:
         level.updated_at = utcnow()
         _INSERT_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=level.warehouse_id,
-                          now=level.updated_at)
+                          name=stock.product.name, sku=stock.product.sku, now=level.updated_at)
         if created is None:
             count_level(connection, stock.product_id, level.warehouse_id)
         else:
@@ -731,8 +729,9 @@ def _write_counts(connection, now, stocks: dict, levels: dict, counted: dict, to
     new = [key for key in counted if key not in levels]
     if new:
         connection.execute(insert(StockLevel), [
-            {"product_id": product_id, "warehouse_id": warehouse_id, "quantity": counted[(product_id, warehouse_id)],
-             "reserved": 0, "min_quantity": 0, "updated_at": now} for product_id, warehouse_id in new])
+            {"product_id": product_id, "warehouse_id": warehouse_id, "name": stocks[product_id].product.name,
+             "sku": stocks[product_id].product.sku, "quantity": counted[(product_id, warehouse_id)], "reserved": 0,
+             "min_quantity": 0, "updated_at": now} for product_id, warehouse_id in new])
         for product_id, warehouse_id in new:
             created.add(product_id, warehouse_id)
     for warehouse_id in sorted({warehouse for _, warehouse in counted}):
@@ -863,8 +862,8 @@ _LEVEL_OF = (
 _LEVEL_IN = PreparedStatement(_LEVEL_OF.where(Warehouse.id == bindparam("warehouse_id")).with_for_update(read=True))
 _LEVEL_IN_DEFAULT = PreparedStatement(_LEVEL_OF.where(Warehouse.is_default.is_(True)).with_for_update(read=True))
 _INSERT_LEVEL = PreparedStatement(insert(StockLevel).values(
-    product_id=bindparam("product_id"), warehouse_id=bindparam("warehouse_id"), quantity=0, reserved=0, min_quantity=0,
-    updated_at=bindparam("now")))
+    product_id=bindparam("product_id"), warehouse_id=bindparam("warehouse_id"), name=bindparam("name"),
+    sku=bindparam("sku"), quantity=0, reserved=0, min_quantity=0, updated_at=bindparam("now")))
 _UPDATE_LEVEL = PreparedStatement(
     update(StockLevel)
     .where(StockLevel.product_id == bindparam("product_id"), StockLevel.warehouse_id == bindparam("warehouse_id"),

@@ -1,6 +1,8 @@
 """A warehouse's live levels, counted in `level_counts` by every path that makes a level
 or deletes one (with its product): its stock list's total, read from those counts, is
-always the plain COUNT of its live levels."""
+always the plain COUNT of its live levels. Every path that makes a level or renames a
+product also keeps the copies of the product's name and SKU on its levels, which a
+warehouse's list by name or SKU is read in the order of."""
 import json
 import random
 import threading
@@ -16,7 +18,13 @@ from tests.test_warehouses import default_id, move, new_warehouse
 
 def assert_counted(app, client) -> dict[int, int]:
     """Each live warehouse's page total, its level counts' sum and a COUNT of its live
-    levels agree; answers the totals."""
+    levels agree, and every live level has its product's name and SKU; answers the totals."""
+    with app.app_context():
+        stale = db.session.execute(text(
+            "SELECT l.product_id, l.warehouse_id FROM stock_levels l JOIN products p ON p.id = l.product_id"
+            " WHERE l.deleted_at IS NULL AND (l.name <> p.name OR l.sku <> p.sku OR l.sku IS NULL)")).all()
+        db.session.remove()
+    assert stale == []
     totals = {}
     for warehouse in ok(client.get("/api/warehouses/"))["items"]:
         total = ok(client.get(f"/api/warehouses/{warehouse['id']}/stock", query_string={"per_page": 1}))
@@ -132,3 +140,22 @@ def test_levels_made_at_once_in_crossing_orders_never_deadlock(app, client, crea
     assert set(statuses) == {200}
     assert retries == []
     assert assert_counted(app, client) == {default_id(client): 24, **dict.fromkeys(warehouses, 24)}
+
+
+def test_a_renamed_product_is_listed_by_its_new_name_and_sku_in_every_warehouse(app, client, create_product):
+    tea, rice = (create_product(name=name, sku=sku, initial_quantity=2)["id"] for name, sku in (("乙茶", "A-1"), ("丙米", "B-1")))
+    east = new_warehouse(client, "WH-E")["id"]
+    for product in (tea, rice):
+        move(client, "add", product_id=product, quantity=1, warehouse_id=east)
+
+    def listed(sort: str) -> dict[int, list[int]]:
+        return {warehouse: [row["product_id"] for row in ok(client.get(
+            f"/api/warehouses/{warehouse}/stock", query_string={"sort": sort}))["items"]]
+            for warehouse in (default_id(client), east)}
+
+    ok(client.patch(f"/api/products/{tea}", json={"name": "一茶", "sku": "Z-1"}))
+    assert listed("name") == dict.fromkeys(listed("name"), [tea, rice])
+    assert listed("sku") == dict.fromkeys(listed("sku"), [rice, tea])
+    ok(send(client, csv_bytes([["sku", "name", "price"], ["B-1", "一一米", "19.99"]])))
+    assert listed("name") == dict.fromkeys(listed("name"), [rice, tea])
+    assert_counted(app, client)

@@ -179,9 +179,9 @@ def test_sharding_the_running_totals_keeps_every_sum_and_downgrades(empty_databa
     assert totals() == (2, [4, 15], 1, 3)
 
 
-def test_level_counts_migration_counts_each_warehouses_live_levels(empty_database_url):
+def test_level_migrations_count_each_warehouses_live_levels_and_copy_names(empty_database_url):
     """Counts per warehouse and shard start from the levels already there; those of
-    deleted products are not counted."""
+    deleted products are not counted. Each level gets its product's name and SKU."""
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
     runner = app.test_cli_runner()
     assert runner.invoke(args=["db", "upgrade", "9c3e5b7a1d42"]).exit_code == 0
@@ -194,8 +194,8 @@ def test_level_counts_migration_counts_each_warehouses_live_levels(empty_databas
             deleted = NOW if pid == 3 else None
             db.session.execute(text(
                 "INSERT INTO products (id, name, price, sku, created_at, updated_at, deleted_at, version)"
-                " VALUES (:id, '旧商品', 1, :sku, :now, :now, :deleted, 1)"),
-                {"id": pid, "sku": f"OLD-{pid}", "now": NOW, "deleted": deleted})
+                " VALUES (:id, :name, 1, :sku, :now, :now, :deleted, 1)"),
+                {"id": pid, "name": f"旧商品{pid}", "sku": f"OLD-{pid}", "now": NOW, "deleted": deleted})
             db.session.execute(text("INSERT INTO stock (product_id, quantity, min_quantity, updated_at, deleted_at)"
                                     " VALUES (:id, 0, 0, :now, :deleted)"), {"id": pid, "now": NOW, "deleted": deleted})
         for number, products in levels.items():
@@ -208,12 +208,16 @@ def test_level_counts_migration_counts_each_warehouses_live_levels(empty_databas
     assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
     with app.app_context():
         rows = db.session.execute(text("SELECT warehouse_id, shard, live FROM level_counts")).all()
+        copies = db.session.execute(text("SELECT product_id, name, sku FROM stock_levels")).all()
         db.engine.dispose()
     assert sorted(map(tuple, rows)) == [(first, 1, 2), (first, 2, 1), (first + 1, 1, 2)]
+    assert {tuple(row) for row in copies} == {(pid, f"旧商品{pid}", f"OLD-{pid}") for pid in (1, 2, 3, 17)}
     client = app.test_client()
-    totals = [client.get(f"/api/warehouses/{wid}/stock").get_json()["data"]["pagination"]["total"]
-              for wid in (first, first + 1)]
-    assert totals == [3, 2]
-    assert runner.invoke(args=["db", "downgrade", "9c3e5b7a1d42"]).exit_code == 0
+    pages = [client.get(f"/api/warehouses/{wid}/stock", query_string={"sort": "-name"}).get_json()["data"]
+             for wid in (first, first + 1)]
+    assert [page["pagination"]["total"] for page in pages] == [3, 2]
+    assert [[row["product_id"] for row in page["items"]] for page in pages] == [[2, 17, 1], [17, 1]]
+    result = runner.invoke(args=["db", "downgrade", "9c3e5b7a1d42"])
+    assert result.exit_code == 0, result.output
     with app.app_context():
         db.engine.dispose()
