@@ -208,11 +208,11 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
 
 
 def recount() -> tuple[dict[str, int], dict[int, int]]:
-    """Rebuild `product_counts` from the live products themselves, and `level_counts`
-    from the live levels: after products or levels were changed in SQL, or made by an
-    instance still on a version that did not keep the counts (a rolling deploy). Run it
-    while no product or level is being created or deleted. Answers the counts per
-    category and per warehouse."""
+    """Rebuild `product_counts` from the live products themselves, `level_counts` from
+    the live levels, and the live levels' copies of their product's name and SKU: after
+    products or levels were changed in SQL, or made by an instance still on a version
+    that did not keep them (a rolling deploy). Run it while no product or level is being
+    created, renamed or deleted. Answers the counts per category and per warehouse."""
 
     def work() -> tuple[dict[str, int], dict[int, int]]:
         category, shard = func.coalesce(Product.category, NO_CATEGORY), Product.id % SHARDS
@@ -223,6 +223,9 @@ def recount() -> tuple[dict[str, int], dict[int, int]]:
         for name, number, live in shards:
             count_live(name, number, live)
             counts[name] += live
+        copies = {field: select(getattr(Product, field)).where(Product.id == StockLevel.product_id).scalar_subquery()
+                  for field in COPIED_TO_LEVELS}
+        db.session.execute(update(StockLevel).where(StockLevel.deleted_at.is_(None)).values(**copies))
         return dict(counts), level_counts.recount()
 
     return run_in_write_transaction(work)
