@@ -77,8 +77,11 @@ def _progress_printer(started: float, every_seconds: float = 2.0):
 
 @products_cli.command("recount")
 def recount_command() -> None:
-    """Rebuild the live-product counts per category from the products."""
-    click.echo(json.dumps(product_service.recount(), ensure_ascii=False))
+    """Rebuild the live-product counts per category from the products, and the live-level
+    counts per warehouse from the levels: the categories' on stdout, the warehouses' on stderr."""
+    categories, warehouses = product_service.recount()
+    click.echo(json.dumps(categories, ensure_ascii=False))
+    click.echo(f"live levels per warehouse: {json.dumps(warehouses)}", err=True)
 
 
 @idempotency_cli.command("prune")

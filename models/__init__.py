@@ -3,6 +3,7 @@ from models.api_key import ROLES, ApiKey
 from models.console_session import ConsoleSession
 from models.event import EVENT_TYPES, Event, EventSequencer
 from models.idempotency import IdempotencyRecord
+from models.level_count import LevelCount
 from models.movement_daily import MovementDaily
 from models.product import Product
 from models.product_count import NO_CATEGORY, ProductCount
@@ -17,6 +18,6 @@ from models.webhook import DELIVERY_STATUSES, Webhook, WebhookDelivery, WebhookW
 __all__ = [
     "ACTIONS", "DEFAULT_WAREHOUSE", "DELIVERY_STATUSES", "EVENT_TYPES", "GENESIS_HASH", "HASH_VERSION", "LEVEL_SIGN",
     "NO_CATEGORY", "ROLES", "TRANSFER_ACTIONS", "ApiKey", "ConsoleSession", "Event", "EventSequencer",
-    "IdempotencyRecord", "MovementDaily", "Product", "ProductCount", "Reservation", "STATUSES", "Stock", "StockLevel",
-    "StockLog", "Warehouse", "Webhook", "WebhookDelivery", "WebhookWorker", "chain_hash", "shard_of", "utc_now",
+    "IdempotencyRecord", "LevelCount", "MovementDaily", "Product", "ProductCount", "Reservation", "STATUSES", "Stock",
+    "StockLevel", "StockLog", "Warehouse", "Webhook", "WebhookDelivery", "WebhookWorker", "chain_hash", "shard_of", "utc_now",
 ]

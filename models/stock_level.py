@@ -1,11 +1,14 @@
 """A product's stock in one warehouse (its level). The product's total stays in `stock`
 and changes in the same transaction as the level it sums."""
-from sqlalchemy import CheckConstraint, ForeignKey, Index, literal_column
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, literal_column
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import db
 from models.stock import LOW, SORTED, Counted
-from models.types import LIVE, MYSQL_TABLE_ARGS
+from models.types import LIVE, MYSQL_TABLE_ARGS, Code
+
+# The product's columns copied onto its levels, for the warehouse's list in their order.
+PRODUCT_SORTED = ("name", "sku")
 
 
 class StockLevel(Counted, db.Model):
@@ -23,7 +26,7 @@ class StockLevel(Counted, db.Model):
         # two-column key end with the rowid, not the key (InnoDB's end with the key anyway).
         Index("ix_stock_levels_live", "warehouse_id", "deleted_at", "product_id", sqlite_where=LIVE),
         *(Index(f"ix_stock_levels_live_{sort}", "warehouse_id", "deleted_at", sort, "product_id", sqlite_where=LIVE)
-          for sort in SORTED),
+          for sort in (*SORTED, *PRODUCT_SORTED)),
         Index("ix_stock_levels_low", "warehouse_id", "low", "product_id", sqlite_where=LOW),
         *(Index(f"ix_stock_levels_low_{sort}", "warehouse_id", "low", sort, "product_id", sqlite_where=LOW)
           for sort in SORTED),
@@ -34,6 +37,11 @@ class StockLevel(Counted, db.Model):
     # The key's order is the lock order: a product's levels by warehouse id.
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
     warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id"), primary_key=True)
+    # The product's name and SKU as the product has them (same types, so the same order),
+    # written with every rename and SKU change: a warehouse's page by name or SKU walks
+    # its own index, where a walk of the products' looked up each one's level here.
+    name: Mapped[str] = mapped_column(String(200), server_default="")
+    sku: Mapped[str | None] = mapped_column(Code)
 
 
 # `is_low` as the low-only list's indexes read it.

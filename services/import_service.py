@@ -224,7 +224,7 @@ class _Import:
         default = next(iter(db.session.scalars(select(Warehouse.id).where(Warehouse.is_default.is_(True)))))
         levels = self._levels([product["id"] for product in existing.values()])
         self._check_barcodes()
-        creates, updates, settings, counts = [], [], [], []
+        creates, updates, settings, renamed, counts = [], [], [], [], []
         categories: Counter = Counter()
         merged_of: dict[str, dict] = {}  # SKU → its product as its first row left it
         for done, (number, row) in enumerate(self.rows, start=1):
@@ -257,6 +257,8 @@ class _Import:
                         categories[(merged["category"] or NO_CATEGORY, shard_of(current["id"]))] += 1
                     if any(merged[k] != current[k] for k in STOCK_SETTINGS):
                         settings.append(merged)
+                    if merged["name"] != current["name"]:
+                        renamed.append(merged)
             merged_of.setdefault(row.sku, merged)
             if row.quantity is not None and warehouse_id is not None:
                 level = levels.get((current["id"], warehouse_id), 0) if current else 0
@@ -270,7 +272,7 @@ class _Import:
             self.report.outcomes.append((number, row.sku, status))
         if self.errors:
             return
-        self._write(creates, updates, settings, categories)
+        self._write(creates, updates, settings, renamed, categories)
         # Events in the order the same changes made one request at a time would give:
         # a product exists and has its thresholds before its counts move.
         self._announce([p["id"] for p in creates], "product.created")
@@ -353,9 +355,11 @@ class _Import:
                 if sku != claimant:
                     _error(self.errors, number, self.column("barcode"), f"条码已被商品 {sku} 使用")
 
-    def _write(self, creates: list[dict], updates: list[dict], settings: list[dict], categories: Counter) -> None:
+    def _write(self, creates: list[dict], updates: list[dict], settings: list[dict], renamed: list[dict],
+               categories: Counter) -> None:
         """New products with their stock rows, then changed ones (each bumping its
-        version: an edit based on the old ETag gets 412), then the category counts."""
+        version: an edit based on the old ETag gets 412; a new name copied to its
+        levels), then the category counts."""
         connection = db.session.connection()
         now = utcnow()
         if creates:
@@ -374,6 +378,10 @@ class _Import:
                 update(Product).where(Product.id == bindparam("product_id"))
                 .values(**{k: bindparam(k) for k in PRODUCT_FIELDS}, updated_at=now, version=Product.version + 1),
                 [{"product_id": p["id"], **{k: p[k] for k in PRODUCT_FIELDS}} for p in updates])
+        if renamed:
+            connection.execute(update(StockLevel).where(StockLevel.product_id == bindparam("levels_of"))
+                               .values(name=bindparam("new_name")),
+                               [{"levels_of": p["id"], "new_name": p["name"]} for p in renamed])
         if settings:
             connection.execute(
                 update(Stock).where(Stock.product_id == bindparam("stock_of"))

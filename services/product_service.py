@@ -15,7 +15,7 @@ from models.stock import is_low_level
 from models.types import utcnow
 from schemas.product import PRODUCT_SORTS, ProductCreate, ProductOut, ProductQuery, ProductUpdate
 from schemas.stock import StockChange
-from services import product_counts, reservation_service, stock_service, views
+from services import level_counts, product_counts, reservation_service, stock_service, views
 from services.event_service import record_event
 from services.pagination import contains, ordering, paginate
 from services.product_counts import count_live, live_count
@@ -26,6 +26,7 @@ from utils.pagination import Page
 PRODUCT_FIELDS = ("name", "sku", "barcode", "price", "description", "category")
 UNIQUE_CODES = {"sku": "SKU", "barcode": "条码"}  # unique among live products, as labelled in messages
 STOCK_SETTINGS = ("min_quantity", "max_quantity", "location")
+COPIED_TO_LEVELS = ("name", "sku")  # kept on the product's levels too (models/stock_level.py)
 INITIAL_STOCK_REASON = "初始库存"
 SORTS = {sort: getattr(Product, sort) for sort in PRODUCT_SORTS}
 
@@ -155,6 +156,10 @@ def update_product(product_id: int, data: ProductUpdate, if_match: frozenset[str
             moves = {product.category or NO_CATEGORY: -1, changes["category"] or NO_CATEGORY: +1}
             for category in sorted(moves):
                 count_live(category, shard_of(product.id), moves[category])
+        copied = {field: changes[field] for field in COPIED_TO_LEVELS
+                  if field in changes and changes[field] != getattr(product, field)}
+        if copied:
+            db.session.execute(update(StockLevel).where(StockLevel.product_id == product.id).values(**copied))
         for field in PRODUCT_FIELDS:
             if field in changes:
                 setattr(product, field, changes[field])
@@ -191,18 +196,25 @@ def delete_product(product_id: int, if_match: frozenset[str] | None = None) -> N
         product.deleted_at = product.stock.deleted_at = utcnow()
         product.sku = product.barcode = None
         product.stock.min_quantity = 0
+        gone = level_counts.LevelTally()
+        for warehouse_id in db.session.scalars(select(StockLevel.warehouse_id).where(
+                StockLevel.product_id == product_id, StockLevel.deleted_at.is_(None))):
+            gone.add(product_id, warehouse_id, -1)
         db.session.execute(update(StockLevel).where(StockLevel.product_id == product_id).values(
             deleted_at=product.deleted_at, min_quantity=0))
+        gone.write(db.session.connection())
 
     run_in_write_transaction(work)
 
 
-def recount() -> dict[str, int]:
-    """Rebuild `product_counts` from the live products themselves: after products were
-    changed in SQL, or created by an instance still on a version that did not keep the
-    counts (a rolling deploy). Run it while no product is being created or deleted."""
+def recount() -> tuple[dict[str, int], dict[int, int]]:
+    """Rebuild `product_counts` from the live products themselves, `level_counts` from
+    the live levels, and the live levels' copies of their product's name and SKU: after
+    products or levels were changed in SQL, or made by an instance still on a version
+    that did not keep them (a rolling deploy). Run it while no product or level is being
+    created, renamed or deleted. Answers the counts per category and per warehouse."""
 
-    def work() -> dict[str, int]:
+    def work() -> tuple[dict[str, int], dict[int, int]]:
         category, shard = func.coalesce(Product.category, NO_CATEGORY), Product.id % SHARDS
         shards = db.session.execute(select(category, shard, func.count())
                                     .where(Product.deleted_at.is_(None)).group_by(category, shard)).all()
@@ -211,7 +223,10 @@ def recount() -> dict[str, int]:
         for name, number, live in shards:
             count_live(name, number, live)
             counts[name] += live
-        return dict(counts)
+        copies = {field: select(getattr(Product, field)).where(Product.id == StockLevel.product_id).scalar_subquery()
+                  for field in COPIED_TO_LEVELS}
+        db.session.execute(update(StockLevel).where(StockLevel.deleted_at.is_(None)).values(**copies))
+        return dict(counts), level_counts.recount()
 
     return run_in_write_transaction(work)
 

@@ -26,6 +26,7 @@ from models import (
 from models.shards import SHARDS
 from models.types import utcnow
 from services.ledger_service import TOTALS, DailyTotals, count_movement
+from services.level_counts import LevelTally
 from services.product_counts import count_live
 from services.transaction import run_in_write_transaction
 
@@ -140,11 +141,16 @@ def seed(products: int, movements: int, rng_seed: int | None = None, warehouses:
             "product_id": book.product_id, "quantity": book.total, "min_quantity": rng.choice([0, 5, 10, 20, 50]),
             "location": rng.choice(LOCATIONS), "updated_at": now, **book.totals,
         } for book in books]
-        level_rows = [{"product_id": book.product_id, "warehouse_id": places[place].id, "quantity": quantity,
-                       "updated_at": now} for book in books for place, quantity in sorted(book.levels.items())]
+        level_rows = [{"product_id": book.product_id, "warehouse_id": places[place].id, "name": book.name,
+                       "sku": book.sku, "quantity": quantity, "updated_at": now}
+                      for book in books for place, quantity in sorted(book.levels.items())]
         for table, table_rows in ((Stock, stock_rows), (StockLevel, level_rows)):
             for start in range(0, len(table_rows), CHUNK):
                 db.session.execute(insert(table), table_rows[start:start + CHUNK])
+        created = LevelTally()
+        for row in level_rows:
+            created.add(row["product_id"], row["warehouse_id"])
+        created.write(db.session.connection())
         daily.write(db.session.connection())  # merged into days that may already have movements
         return {"products": len(books), "movements": movements, "warehouses": len(places),
                 "sku_prefix": f"SEED-{batch}-"}

@@ -28,7 +28,7 @@ from models import (
     shard_of,
 )
 from models.stock import LOW_ROWS, is_low_level
-from models.stock_level import LOW_LEVELS
+from models.stock_level import LOW_LEVELS, PRODUCT_SORTED
 from models.types import UTCDateTime, utcnow
 from schemas.common import MAX_STOCK
 from schemas.reservation import Hold, ReservationOut
@@ -48,6 +48,7 @@ from schemas.stock import (
 from services import views
 from services.event_service import EventBatch, record_event
 from services.ledger_service import DAILY_TOTALS, DailyTotals
+from services.level_counts import LevelTally, count_level, live_levels
 from services.log_service import end_of
 from services.pagination import Ordering, UnshownRows, contains, count_rows, ordering, paginate
 from services.product_counts import live_count
@@ -84,7 +85,7 @@ _STOCK_WITH_LEVELS = PreparedRead(
 _LIVE_WAREHOUSE = PreparedRead(
     select(Warehouse.id).where(Warehouse.id == bindparam("warehouse_id"), Warehouse.deleted_at.is_(None)))
 _LEVELS_IN_WAREHOUSE = views.WAREHOUSE_STOCK.where(StockLevel.warehouse_id == bindparam("warehouse_id"))
-LEVEL_SORTS = {"product_id": StockLevel.product_id, "name": Product.name, "sku": Product.sku,
+LEVEL_SORTS = {"product_id": StockLevel.product_id, "name": StockLevel.name, "sku": StockLevel.sku,
                "quantity": StockLevel.quantity, "min_quantity": StockLevel.min_quantity,
                "updated_at": StockLevel.updated_at}
 LOW_LEVEL_ORDER = Ordering("shortage", (StockLevel.shortage.desc(), StockLevel.product_id.asc()))
@@ -156,10 +157,12 @@ def live_warehouse(warehouse_id: int) -> None:
 
 def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
     """One page of a warehouse's levels of live products, with their product summary,
-    filtered and sorted as `/api/stock/` is, and read the same way: sorted by the
-    product's name or SKU with no filter of the level's own, off the products' indexes;
-    otherwise off the levels' indexes, which lead with the warehouse. The total is
-    counted on the levels, joined to products only for a filter of theirs."""
+    filtered and sorted as `/api/stock/` is: off the levels' indexes, which lead with the
+    warehouse and hold copies of the product's name and SKU; sorted by those with a filter
+    of the product's (a category, say) and none of the level's own, off the products'
+    indexes, which hold that filter. With no filter the total is the warehouse's running
+    count of live levels; otherwise it is counted on the levels, joined to products only
+    for a filter of theirs."""
     begin_snapshot()
     live_warehouse(warehouse_id)
     here = StockLevel.warehouse_id == warehouse_id
@@ -168,12 +171,11 @@ def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
     if product_filters:
         levels = levels.join(Product, Product.id == StockLevel.product_id)
     levels = _filtered(levels, query, StockLevel.location)
-    total = count_rows(levels)
-    by_product = LEVEL_SORTS[query.sort.removeprefix("-")].class_ is Product
+    total = count_rows(levels) if product_filters or query.location or query.low_only else live_levels(warehouse_id)
     params = {"warehouse_id": warehouse_id}
-    if by_product and not (query.location or query.low_only):
+    if query.sort.removeprefix("-") in PRODUCT_SORTED and product_filters and not (query.location or query.low_only):
         products = _filtered(select(Product).where(Product.deleted_at.is_(None)), query, StockLevel.location)
-        order = ordering(query.sort, LEVEL_SORTS, key=Product.id)
+        order = ordering(query.sort, SORTS, key=Product.id)
         if _holds_every_product(total, query):
             try:
                 return paginate(products, query, order, _LEVELS_IN_WAREHOUSE, total=total, view_params=params)
@@ -183,17 +185,15 @@ def list_warehouse_stock(warehouse_id: int, query: StockQuery) -> Page:
         statement = products.where(select(StockLevel.product_id).where(StockLevel.product_id == Product.id, here).exists())
     else:
         statement = levels
-        if by_product and not product_filters:
-            statement = statement.join(Product, Product.id == StockLevel.product_id)  # for the order alone
         order = ordering(query.sort, LEVEL_SORTS, key=StockLevel.product_id)
     return paginate(statement, query, order, _LEVELS_IN_WAREHOUSE, total=total, view_params=params)
 
 
 def _holds_every_product(levels: int, query: StockQuery) -> bool:
-    """Whether the warehouse's `levels` live levels (of the category asked for) are one
-    of every such live product: then its list by name or SKU is the products' own, and
-    no product is looked up for a level (a warehouse holding everything, the default
-    one most often, lists as fast as `/api/stock/`)."""
+    """Whether the warehouse's `levels` live levels of the category asked for are one of
+    every such live product: then its list by name or SKU is the category's own, and no
+    product is looked up for a level (in a warehouse holding everything, the default
+    one most often, a category lists as fast as in `/api/stock/`)."""
     return not (query.q or query.sku or query.barcode) and levels == live_count(query.category)
 
 
@@ -335,7 +335,8 @@ def apply_batch(batch: StockBatch, actor: str | None = None) -> BatchOut:
         for product_id in sorted({change.product_id for change in batch.changes}):
             first = next(i for i, change in enumerate(batch.changes) if change.product_id == product_id)
             stocks[product_id] = _at_index(first, lambda: lock_stock(product_id))
-        levels = _lock_batch_levels(stocks, batch.changes)
+        created = LevelTally()
+        levels = _lock_batch_levels(stocks, batch.changes, created)
         results, daily = [], DailyTotals()
         for index, change in enumerate(batch.changes):
             stock = stocks[change.product_id]
@@ -343,15 +344,18 @@ def apply_batch(batch: StockBatch, actor: str | None = None) -> BatchOut:
             if batch.dry_run:
                 _without_ids(result)
             results.append(result)
+        created.write(db.session.connection())
         daily.write(db.session.connection())
         return BatchOut(results=results, dry_run=batch.dry_run)
 
     return run_in_write_transaction(work, commit=not batch.dry_run)
 
 
-def _lock_batch_levels(stocks: dict[int, SimpleNamespace], changes: list) -> dict[int, dict[int, SimpleNamespace]]:
+def _lock_batch_levels(stocks: dict[int, SimpleNamespace], changes: list,
+                       created: LevelTally) -> dict[int, dict[int, SimpleNamespace]]:
     """Every level the batch changes, locked per product by warehouse id (a change that
-    names no warehouse: the default one's); an unknown warehouse names its first change."""
+    names no warehouse: the default one's); an unknown warehouse names its first change.
+    Levels made here are added to `created`, for the caller to count."""
     default = default_warehouse_id() if any(
         getattr(change, "warehouse_id", 0) is None for change in changes) else None
     first_use: dict[tuple[int, int], int] = {}
@@ -364,7 +368,7 @@ def _lock_batch_levels(stocks: dict[int, SimpleNamespace], changes: list) -> dic
             first_use.setdefault((change.product_id, warehouse_id), index)
     levels: dict[int, dict[int, SimpleNamespace]] = {product_id: {} for product_id in stocks}
     for (product_id, warehouse_id), index in sorted(first_use.items()):
-        levels[product_id][warehouse_id] = _at_index(index, lambda: lock_level(stocks[product_id], warehouse_id))
+        levels[product_id][warehouse_id] = _at_index(index, lambda: lock_level(stocks[product_id], warehouse_id, created))
     return levels
 
 
@@ -489,12 +493,13 @@ def insufficient(stock: SimpleNamespace, level: SimpleNamespace, requested: int)
                                       "available": max(level.quantity - level.reserved, 0), "requested": requested})
 
 
-def lock_level(stock: SimpleNamespace, warehouse_id: int | None) -> SimpleNamespace:
+def lock_level(stock: SimpleNamespace, warehouse_id: int | None, created: LevelTally | None = None) -> SimpleNamespace:
     """The product's level in a live warehouse (None: the default one), created empty when
-    the product has none there yet. Call it with the product's stock row locked: every
-    change of a level holds that lock first, so a level is never changed by two at once.
-    The warehouse row gets a shared lock (none on SQLite, which has the write lock), so
-    it cannot be deleted while a change into it is under way."""
+    the product has none there yet, and counted (`level_counts`) at once or, given
+    `created`, by the caller that locks several. Call it with the product's stock row
+    locked: every change of a level holds that lock first, so a level is never changed
+    by two at once. The warehouse row gets a shared lock (none on SQLite, which has the
+    write lock), so it cannot be deleted while a change into it is under way."""
     connection = write_connection()
     if warehouse_id is None:
         rows = _LEVEL_IN_DEFAULT.run(connection, product_id=stock.product_id).rows
@@ -506,7 +511,11 @@ def lock_level(stock: SimpleNamespace, warehouse_id: int | None) -> SimpleNamesp
     if level.quantity is None:
         level.updated_at = utcnow()
         _INSERT_LEVEL.run(connection, product_id=stock.product_id, warehouse_id=level.warehouse_id,
-                          now=level.updated_at)
+                          name=stock.product.name, sku=stock.product.sku, now=level.updated_at)
+        if created is None:
+            count_level(connection, stock.product_id, level.warehouse_id)
+        else:
+            created.add(stock.product_id, level.warehouse_id)
         level.quantity, level.reserved, level.min_quantity, level.max_quantity, level.location = 0, 0, 0, None, None
     level.is_low = is_low_level(level.quantity, level.min_quantity)
     return level
@@ -628,13 +637,14 @@ def record_counts(adjusts: list[StockAdjust], actor: str | None = None,
     ordered = sorted(adjusts, key=attrgetter("product_id", "warehouse_id"))
     codes = _warehouse_codes({adjust.warehouse_id for adjust in ordered})
     by_product = [(product_id, list(group)) for product_id, group in groupby(ordered, attrgetter("product_id"))]
-    daily, changed, done = DailyTotals(), 0, 0
+    daily, created, changed, done = DailyTotals(), LevelTally(), 0, 0
     for start in range(0, len(by_product), COUNT_CHUNK):
         chunk = by_product[start:start + COUNT_CHUNK]
-        changed += _count_chunk(chunk, codes, actor, daily)
+        changed += _count_chunk(chunk, codes, actor, daily, created)
         done += sum(len(group) for _, group in chunk)
         if progress is not None:
             progress(done, len(ordered))
+    created.write(db.session.connection())
     daily.write(db.session.connection())
     return changed
 
@@ -650,7 +660,7 @@ def _warehouse_codes(warehouse_ids: set[int]) -> dict[int, str]:
 
 
 def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, str], actor: str | None,
-                 daily: DailyTotals) -> int:
+                 daily: DailyTotals, created: LevelTally) -> int:
     connection, now = db.session.connection(), utcnow()
     ids = [product_id for product_id, _ in chunk]
     stocks = {row["product_id"]: views.shaped(row) for row in connection.execute(
@@ -694,7 +704,7 @@ def _count_chunk(chunk: list[tuple[int, list[StockAdjust]]], codes: dict[int, st
         announce_low(stock, was_low, lows.add)
     if not logs:
         return 0
-    _write_counts(connection, now, stocks, levels, counted, totals, logs)
+    _write_counts(connection, now, stocks, levels, counted, totals, logs, created)
     for log in logs:
         daily.add(log.product_id, log.created_at.date(), "adjust", log.quantity, log.id)
     for log in logs:
@@ -714,14 +724,18 @@ def _last_rows(connection, ids: list[int]) -> dict[int, dict]:
     return {row["product_id"]: dict(row) for row in rows}
 
 
-def _write_counts(connection, now, stocks: dict, levels: dict, counted: dict, totals: dict, logs: list) -> None:
-    """The counted levels (new ones inserted with their count), the products' totals and
-    running sums, and the ledger rows, whose ids the events carry."""
+def _write_counts(connection, now, stocks: dict, levels: dict, counted: dict, totals: dict, logs: list,
+                  created: LevelTally) -> None:
+    """The counted levels (new ones inserted with their count, and added to `created`),
+    the products' totals and running sums, and the ledger rows, whose ids the events carry."""
     new = [key for key in counted if key not in levels]
     if new:
         connection.execute(insert(StockLevel), [
-            {"product_id": product_id, "warehouse_id": warehouse_id, "quantity": counted[(product_id, warehouse_id)],
-             "reserved": 0, "min_quantity": 0, "updated_at": now} for product_id, warehouse_id in new])
+            {"product_id": product_id, "warehouse_id": warehouse_id, "name": stocks[product_id].product.name,
+             "sku": stocks[product_id].product.sku, "quantity": counted[(product_id, warehouse_id)], "reserved": 0,
+             "min_quantity": 0, "updated_at": now} for product_id, warehouse_id in new])
+        for product_id, warehouse_id in new:
+            created.add(product_id, warehouse_id)
     for warehouse_id in sorted({warehouse for _, warehouse in counted}):
         kept = {product: counted[(product, warehouse)] for product, warehouse in counted
                 if warehouse == warehouse_id and (product, warehouse) in levels}
@@ -850,8 +864,8 @@ _LEVEL_OF = (
 _LEVEL_IN = PreparedStatement(_LEVEL_OF.where(Warehouse.id == bindparam("warehouse_id")).with_for_update(read=True))
 _LEVEL_IN_DEFAULT = PreparedStatement(_LEVEL_OF.where(Warehouse.is_default.is_(True)).with_for_update(read=True))
 _INSERT_LEVEL = PreparedStatement(insert(StockLevel).values(
-    product_id=bindparam("product_id"), warehouse_id=bindparam("warehouse_id"), quantity=0, reserved=0, min_quantity=0,
-    updated_at=bindparam("now")))
+    product_id=bindparam("product_id"), warehouse_id=bindparam("warehouse_id"), name=bindparam("name"),
+    sku=bindparam("sku"), quantity=0, reserved=0, min_quantity=0, updated_at=bindparam("now")))
 _UPDATE_LEVEL = PreparedStatement(
     update(StockLevel)
     .where(StockLevel.product_id == bindparam("product_id"), StockLevel.warehouse_id == bindparam("warehouse_id"),

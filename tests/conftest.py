@@ -79,6 +79,22 @@ def create_product(client):
     return create
 
 
+@pytest.fixture
+def retries(monkeypatch) -> list[str]:
+    """Every retryable error the write path sees from now on: on MariaDB a deadlock is
+    rolled back and retried silently, so a test that must never deadlock requires none."""
+    from services import transaction
+
+    seen, retried = transaction._is_retryable, []
+
+    def counting(exc):
+        retried.append(str(exc.orig))
+        return seen(exc)
+
+    monkeypatch.setattr(transaction, "_is_retryable", counting)
+    return retried
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

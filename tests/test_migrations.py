@@ -8,6 +8,8 @@ from sqlalchemy import text
 from db import db
 from main import create_app
 
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
 
 def test_upgrade_on_an_empty_database_matches_the_models(empty_database_url):
     app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
@@ -209,3 +211,47 @@ def test_daily_ranges_migration_gives_each_day_the_range_of_its_ledger_ids(empty
     assert [(str(day), shard, first, last) for day, shard, first, last in rows] == [
         ("2026-01-01", 0, 10, 11), ("2026-01-02", 0, 12, 14), ("2026-01-02", 2, 12, 14)]
     assert runner.invoke(args=["db", "downgrade", "9c3e5b7a1d42"]).exit_code == 0
+
+
+def test_level_migrations_count_each_warehouses_live_levels_and_copy_names(empty_database_url):
+    """Counts per warehouse and shard start from the levels already there; those of
+    deleted products are not counted. Each level gets its product's name and SKU."""
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": empty_database_url, "AUTO_CREATE_SCHEMA": False})
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["db", "upgrade", "9c3e5b7a1d42"]).exit_code == 0
+    levels = {1: (1, 2, 3, 17), 2: (1, 17)}  # warehouse → products; product 3 deleted
+    with app.app_context():
+        first = db.session.scalar(text("SELECT id FROM warehouses"))
+        db.session.execute(text("INSERT INTO warehouses (id, code, name, created_at, updated_at)"
+                                " VALUES (:id, 'OLD-2', '旧仓', :now, :now)"), {"id": first + 1, "now": NOW})
+        for pid in (1, 2, 3, 17):
+            deleted = NOW if pid == 3 else None
+            db.session.execute(text(
+                "INSERT INTO products (id, name, price, sku, created_at, updated_at, deleted_at, version)"
+                " VALUES (:id, :name, 1, :sku, :now, :now, :deleted, 1)"),
+                {"id": pid, "name": f"旧商品{pid}", "sku": f"OLD-{pid}", "now": NOW, "deleted": deleted})
+            db.session.execute(text("INSERT INTO stock (product_id, quantity, min_quantity, updated_at, deleted_at)"
+                                    " VALUES (:id, 0, 0, :now, :deleted)"), {"id": pid, "now": NOW, "deleted": deleted})
+        for number, products in levels.items():
+            for pid in products:
+                db.session.execute(text(
+                    "INSERT INTO stock_levels (product_id, warehouse_id, quantity, reserved, min_quantity, updated_at,"
+                    " deleted_at) VALUES (:pid, :wid, 0, 0, 0, :now, :deleted)"),
+                    {"pid": pid, "wid": first + number - 1, "now": NOW, "deleted": NOW if pid == 3 else None})
+        db.session.commit()
+    assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+    with app.app_context():
+        rows = db.session.execute(text("SELECT warehouse_id, shard, live FROM level_counts")).all()
+        copies = db.session.execute(text("SELECT product_id, name, sku FROM stock_levels")).all()
+        db.engine.dispose()
+    assert sorted(map(tuple, rows)) == [(first, 1, 2), (first, 2, 1), (first + 1, 1, 2)]
+    assert {tuple(row) for row in copies} == {(pid, f"旧商品{pid}", f"OLD-{pid}") for pid in (1, 2, 3, 17)}
+    client = app.test_client()
+    pages = [client.get(f"/api/warehouses/{wid}/stock", query_string={"sort": "-name"}).get_json()["data"]
+             for wid in (first, first + 1)]
+    assert [page["pagination"]["total"] for page in pages] == [3, 2]
+    assert [[row["product_id"] for row in page["items"]] for page in pages] == [[2, 17, 1], [17, 1]]
+    result = runner.invoke(args=["db", "downgrade", "9c3e5b7a1d42"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        db.engine.dispose()

@@ -252,7 +252,7 @@ def test_recount_rebuilds_counts_changed_behind_the_services_back(app, client, r
     assert list_products(client)["pagination"]["total"] == 8
     result = runner.invoke(args=["products", "recount"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"食品": 2, "": 1}
+    assert json.loads(result.stdout) == {"食品": 2, "": 1}
     assert list_products(client)["pagination"]["total"] == 3
     assert list_products(client, category="食品")["pagination"]["total"] == 2
 
