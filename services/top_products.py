@@ -83,21 +83,24 @@ def walked(inside: list, rows: int | None = None) -> list[dict] | None:
     walking products in the order of their running units moved, a bound on what each
     moved in the range, until the tenth best found outranks the next bound: no product
     further down can enter the ten. None when the products still to walk would cost more
-    than summing `rows` rows (None: walk to the end), weighed twice: after the first step,
-    leniently, as the tenth best found so far is still low, and after the first longest."""
+    than summing `rows` rows (None: walk to the end). Weighed once, when the walk has
+    cost half the sum or reached its longest step: not sooner, as the all-time leaders
+    walked first may have moved little in the range (they moved much long ago), and the
+    tenth best among them would say little."""
     best: list[tuple] = []  # (-moved, product_id), best first
-    weighings = [] if rows is None else [(FIRST_STEP, 2), (LONGEST_STEP, 1)]
+    weighed, walked_so_far = rows is None, 0
     for keys, moved in _steps(inside):
+        walked_so_far += len(keys)
         for product_id, bound in keys:
             if len(best) == TOP_PRODUCTS and best[-1] < (-bound, product_id):
                 return _figured([product_id for _, product_id in best], inside)
             if product_id in moved:  # never listed without a movement in the range
                 insort(best, (-moved[product_id], product_id))
                 del best[TOP_PRODUCTS:]
-        if weighings and len(keys) == weighings[0][0]:
-            _, slack = weighings.pop(0)
+        if not weighed and (len(keys) == LONGEST_STEP or walked_so_far * ROWS_PER_PRODUCT * 2 >= rows):
+            weighed = True
             # Short of ten, any product that moved may still enter.
-            if not _walk_pays(-best[-1][0] if len(best) == TOP_PRODUCTS else 1, rows * slack):
+            if not _walk_pays(-best[-1][0] if len(best) == TOP_PRODUCTS else 1, rows):
                 return None
     return _figured([product_id for _, product_id in best], inside)
 
