@@ -4,8 +4,8 @@ product_id`), each with its movements, units in and units out within the range.
 Three ways to the same answer, each cheapest somewhere: the stock rows' running totals
 when the range holds every movement; a walk down the running totals, when few products
 moved more than the tenth best of the range did, all time; and the ledger rows inside
-the range summed per product otherwise. The walk weighs itself against the sum as it
-goes and hands over when it would cost more.
+the range summed per product otherwise. The walk weighs itself against the sum once it
+has cost half as much, and hands over when going on could cost more.
 """
 from bisect import insort
 
